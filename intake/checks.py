@@ -1,0 +1,55 @@
+"""`intake check`: try each connection once and say, in one line each, what happened."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tortoise.exceptions import BaseORMException
+
+from intake.config import Settings
+from intake.cycle import running
+from intake.errors import IntakeError
+from intake.mailbox import open_mailbox
+from intake.outbox.deliver import make_transport
+
+CheckResult = tuple[str, str, str | None]
+
+
+async def _check_mailbox(settings: Settings) -> CheckResult:
+    mailbox = open_mailbox(settings)
+    try:
+        await asyncio.to_thread(mailbox.open)
+    except IntakeError as exc:
+        return ("mailbox", mailbox.identity, str(exc).removeprefix(mailbox.identity + ": "))
+    await asyncio.to_thread(mailbox.close)
+    return ("mailbox", f"{mailbox.identity} {mailbox.folder}", None)
+
+
+async def _check_outbound(settings: Settings) -> CheckResult:
+    config = settings.outbound
+    target = str(config.path) if config.kind == "directory" else f"smtp://{config.host}:{config.effective_port}"
+    transport = make_transport(settings)
+    try:
+        await transport.open()
+    except IntakeError as exc:
+        return ("outbound", target, str(exc).removeprefix(target + ": "))
+    await transport.close()
+    return ("outbound", target, None)
+
+
+async def _check_database(settings: Settings) -> CheckResult:
+    target = settings.database.url.split("@")[-1]
+    try:
+        async with running(settings):
+            pass
+    except (BaseORMException, OSError) as exc:
+        return ("database", target, f"{type(exc).__name__}: {exc}")
+    return ("database", target, None)
+
+
+async def run_checks(settings: Settings) -> list[CheckResult]:
+    return [
+        await _check_mailbox(settings),
+        await _check_outbound(settings),
+        await _check_database(settings),
+    ]

@@ -1,0 +1,262 @@
+"""The `intake` command (click for the commands, rich for the tables)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from tortoise.exceptions import BaseORMException
+
+from intake import views
+from intake.config import Settings, load_settings
+from intake.cycle import poll_once, running
+from intake.errors import IntakeError, SettingsError
+from intake.logs import configure_logging
+from intake.roster import upcoming_shifts
+
+T = TypeVar("T")
+console = Console()
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings_loader"]()
+    return settings
+
+
+def _with_database(ctx: click.Context, work: Callable[[Settings], Awaitable[T]]) -> T:
+    settings = _settings(ctx)
+
+    async def go() -> T:
+        async with running(settings):
+            return await work(settings)
+
+    return _run(go())
+
+
+def _print_json(value: object) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Settings file (default: $INTAKE_CONFIG, else ./settings.toml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
+    """Intake: email intake and confidential case handling for Code of Conduct teams."""
+    configure_logging(verbose)
+    ctx.ensure_object(dict)
+    ctx.obj["settings_loader"] = lambda: load_settings(config)
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the daemon: fetch, process and deliver on a schedule until SIGTERM or SIGINT."""
+    from intake.scheduler import Daemon
+
+    _run(Daemon(_settings(ctx)).serve())
+
+
+@cli.command()
+@click.option("--once", is_flag=True, default=True, help="One cycle, then exit (the default).")
+@click.pass_context
+def poll(ctx: click.Context, once: bool) -> None:
+    """Run one fetch, process and deliver cycle and exit (for cron and tests)."""
+    stats = _with_database(ctx, poll_once)
+    click.echo(
+        f"fetched {stats.fetch.stored} new, processed {stats.process.processed}"
+        f" ({stats.process.failed} failed), sent {stats.deliver.sent}"
+        f" ({stats.deliver.deferred} deferred, {stats.deliver.failed} failed)"
+    )
+
+
+@cli.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate the settings, then try the mailbox, the outbound transport and the database."""
+    from intake.checks import run_checks
+
+    settings = _settings(ctx)
+    click.echo(f"ok       settings   {settings.source_file}")
+    results = _run(run_checks(settings))
+    for name, target, error in results:
+        status = "ok" if error is None else "FAILED"
+        click.echo(f"{status:<8} {name:<10} {target}{'' if error is None else ': ' + error}")
+    if any(error is not None for _, _, error in results):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--at", "at", default=None, help="An instant (ISO 8601); default: now.")
+@click.option("--periods", default=4, show_default=True, help="How many periods to show.")
+@click.pass_context
+def roster(ctx: click.Context, at: str | None, periods: int) -> None:
+    """Who is on duty now (or at --at), and for the next periods."""
+    settings = _settings(ctx)
+    instant = _instant(at, settings)
+    shifts = upcoming_shifts(settings, instant, max(periods, 1))
+    _table(
+        f"On duty at {instant.isoformat(timespec='minutes')}",
+        ["from", "until", "on duty", "backup"],
+        [
+            [
+                shift.starts.strftime("%Y-%m-%d %H:%M %Z"),
+                shift.ends.strftime("%Y-%m-%d %H:%M %Z"),
+                f"{shift.member.name} <{shift.member.email}>",
+                f"{shift.backup.name} <{shift.backup.email}>",
+            ]
+            for shift in shifts
+        ],
+    )
+
+
+def _instant(text: str | None, settings: Settings) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise IntakeError(f"--at: {text!r} is not an ISO 8601 time") from None
+    if instant.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        instant = instant.replace(tzinfo=ZoneInfo(settings.roster.timezone))
+    return instant
+
+
+_ALL = click.option("--all", "show_all", is_flag=True, help="Everything, not only the most recent.")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+@cli.command()
+@_ALL
+@_JSON
+@click.pass_context
+def tickets(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """Cases, most recent first: reference, status, kind, assignee, age."""
+    rows = _with_database(ctx, lambda _: views.tickets(None if show_all else views.RECENT))
+    if as_json:
+        _print_json(rows)
+        return
+    _table(
+        "Tickets",
+        ["ref", "status", "kind", "assignee", "age"],
+        [[r["ref"], r["status"], r["kind"], r["assignee"] or "-", r["age"]] for r in rows],
+    )
+
+
+@cli.command()
+@click.argument("ref")
+@_JSON
+@click.pass_context
+def ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """One case and its whole thread."""
+    case = _with_database(ctx, lambda _: views.ticket(ref))
+    if as_json:
+        _print_json(case)
+        return
+    console.print(
+        f"[bold]{case['ref']}[/bold]  {case['kind']}  status: {case['status']}"
+        f"  assignee: {case['assignee'] or '-'}"
+    )
+    console.print(f"reporter: {case['reporter']}   opened: {case['created_at']}", markup=False)
+    for event in case["events"]:
+        tag = " (internal)" if event["internal"] else ""
+        console.rule(f"{event['created_at']}  {event['kind']}{tag}  {event['author']}")
+        console.print(event["body"], markup=False, highlight=False)
+    if case["attachments"]:
+        console.rule("attachments")
+        for item in case["attachments"]:
+            console.print(
+                f"{item['filename']}  {item['content_type']}  {item['size']} bytes  {item['sha256']}",
+                markup=False,
+            )
+
+
+@cli.command()
+@_ALL
+@_JSON
+@click.pass_context
+def inbound(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """Inbound messages, most recent first, with their outcomes."""
+    rows = _with_database(ctx, lambda _: views.inbound(None if show_all else views.RECENT))
+    if as_json:
+        _print_json(rows)
+        return
+    _table(
+        "Inbound",
+        ["id", "received", "state", "outcome", "ticket", "reason"],
+        [
+            [str(r["id"]), r["received_at"], r["state"], r["outcome"] or "-", r["ticket"] or "-",
+             r["reason"]]
+            for r in rows
+        ],
+    )
+
+
+@cli.command()
+@_ALL
+@_JSON
+@click.pass_context
+def outbox(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """Outbound mail, most recent first, with its delivery state."""
+    rows = _with_database(ctx, lambda _: views.outbox(None if show_all else views.RECENT))
+    if as_json:
+        _print_json(rows)
+        return
+    _table(
+        "Outbox",
+        ["id", "kind", "ticket", "to", "state", "attempts", "last error"],
+        [
+            [str(r["id"]), r["kind"], r["ticket"] or "-", ", ".join(r["recipients"]), r["state"],
+             str(r["attempts"]), r["last_error"] or ""]
+            for r in rows
+        ],
+    )
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SettingsError as exc:
+        click.echo(f"intake: {exc}", err=True)
+        sys.exit(2)
+    except IntakeError as exc:
+        click.echo(f"intake: {exc}", err=True)
+        sys.exit(1)
+    except (BaseORMException, OSError) as exc:
+        click.echo(f"intake: {type(exc).__name__}: {exc}", err=True)
+        logging.getLogger("intake").debug("details", exc_info=True)
+        sys.exit(1)

@@ -1,0 +1,310 @@
+"""settings.toml -> frozen, validated settings.
+
+The file format is part of the product (documented in README.md). Relative paths are resolved
+against the directory of the settings file, so a checkout runs from anywhere. Secrets never live
+in the file: it names environment variables (`password_env`), read here at load time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from intake.errors import SettingsError
+
+CONFIG_ENV = "INTAKE_CONFIG"
+DEFAULT_CONFIG = Path("settings.toml")
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30s', '15m', '72h', '3d', '1w' -> timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like '30m', '72h', '3d' or '1w'")
+    amount, unit = match.groups()
+    if int(amount) == 0:
+        raise ValueError("a duration must be longer than zero")
+    return timedelta(seconds=int(amount) * _UNIT_SECONDS[unit])
+
+
+def _check_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+def _check_email(text: str) -> str:
+    if not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", text):
+        raise ValueError(f"{text!r} is not an email address")
+    return text.lower()
+
+
+Email = Annotated[str, AfterValidator(_check_email)]
+Duration = Annotated[str, AfterValidator(_check_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Organisation(_Section):
+    name: str
+    address: Email
+    display_name: str
+    emergency_notice: str
+    ticket_prefix: str = Field(default="COC", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
+    outside_contact: Email | None = None
+    outside_contact_name: str | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+
+class Paths(_Section):
+    data_dir: Path = Path("var")
+    templates: Path = Path("templates")
+
+
+class MailboxSettings(_Section):
+    kind: Literal["imap", "maildir"]
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str | None = None
+    password_env: str | None = None
+    ca_file: Path | None = None
+    folder: str = "INBOX"
+    processed_folder: str = "Intake/Processed"
+    batch_size: int = Field(default=100, ge=1, le=5000)
+    timeout_seconds: float = Field(default=60, gt=0)
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> MailboxSettings:
+        if self.kind == "imap":
+            for key in ("host", "username", "password_env"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"kind = 'imap' needs '{key}'")
+        elif self.path is None:
+            raise ValueError("kind = 'maildir' needs 'path'")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 993 if self.security == "ssl" else 143
+
+
+class OutboundSettings(_Section):
+    kind: Literal["smtp", "directory"]
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["ssl", "starttls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(default=60, gt=0)
+    path: Path | None = None
+    batch_size: int = Field(default=200, ge=1, le=10000)
+    max_attempts: int = Field(default=10, ge=1)
+    retry_after: Duration = "1m"
+    max_retry_after: Duration = "6h"
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> OutboundSettings:
+        if self.kind == "smtp":
+            if self.host is None:
+                raise ValueError("kind = 'smtp' needs 'host'")
+            if (self.username is None) != (self.password_env is None):
+                raise ValueError("'username' and 'password_env' go together")
+        elif self.path is None:
+            raise ValueError("kind = 'directory' needs 'path'")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"ssl": 465, "starttls": 587, "none": 25}[self.security]
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite://var/intake.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
+            raise ValueError("must start with sqlite:// or postgres://")
+        return url
+
+
+class TeamMember(_Section):
+    name: str
+    email: Email
+    roles: tuple[Literal["lead", "member"], ...] = ("member",)
+
+
+class Roster(_Section):
+    rotation: tuple[Email, ...]
+    start: datetime
+    period: Duration = "1w"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {zone!r}") from exc
+        return zone
+
+    @field_validator("rotation")
+    @classmethod
+    def _not_empty(cls, rotation: tuple[str, ...]) -> tuple[str, ...]:
+        if not rotation:
+            raise ValueError("needs at least one member")
+        return rotation
+
+
+class Schedule(_Section):
+    fetch_every: Duration = "1m"
+    process_every: Duration = "10s"
+    deliver_every: Duration = "10s"
+
+
+class Processing(_Section):
+    max_attempts: int = Field(default=3, ge=1)
+    retry_after: Duration = "1m"
+    batch_size: int = Field(default=200, ge=1)
+
+
+class Deadlines(_Section):
+    first_response: Duration = "72h"
+
+
+class Settings(_Section):
+    organisation: Organisation
+    paths: Paths = Paths()
+    mailbox: MailboxSettings
+    outbound: OutboundSettings
+    database: DatabaseSettings = DatabaseSettings()
+    team: tuple[TeamMember, ...]
+    roster: Roster
+    schedule: Schedule = Schedule()
+    processing: Processing = Processing()
+    deadlines: Deadlines = Deadlines()
+    source_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _roster_members_are_team(self) -> Settings:
+        emails = {member.email for member in self.team}
+        if len(emails) != len(self.team):
+            raise ValueError("team: an email address is listed twice")
+        for address in self.roster.rotation:
+            if address not in emails:
+                raise ValueError(f"roster.rotation: {address} is not a [[team]] member")
+        return self
+
+    def member(self, email: str) -> TeamMember | None:
+        email = email.lower()
+        return next((m for m in self.team if m.email == email), None)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.paths.data_dir
+
+    def secret(self, env_name: str | None, key: str) -> str | None:
+        """The secret the environment variable `env_name` holds; missing is a SettingsError."""
+        if env_name is None:
+            return None
+        value = os.environ.get(env_name)
+        if not value:
+            raise SettingsError(f"{key}: environment variable {env_name} is not set")
+        return value
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make every path in the file relative to the file's own directory."""
+
+    def resolve(section: dict[str, Any], key: str) -> None:
+        if isinstance(section.get(key), str):
+            path = Path(section[key]).expanduser()
+            section[key] = path if path.is_absolute() else base / path
+
+    paths = raw.setdefault("paths", {})
+    if isinstance(paths, dict):
+        paths.setdefault("data_dir", "var")
+        paths.setdefault("templates", "templates")
+        resolve(paths, "data_dir")
+        resolve(paths, "templates")
+    for name in ("mailbox", "outbound"):
+        section = raw.get(name)
+        if isinstance(section, dict):
+            resolve(section, "path")
+            resolve(section, "ca_file")
+    database = raw.get("database")
+    if isinstance(database, dict) and isinstance(database.get("url"), str):
+        url: str = database["url"]
+        if url.startswith("sqlite://") and url != "sqlite://:memory:":
+            path = Path(url.removeprefix("sqlite://"))
+            database["url"] = "sqlite://" + str(path if path.is_absolute() else base / path)
+    elif database is None:
+        raw["database"] = {"url": "sqlite://" + str(base / "var" / "intake.sqlite3")}
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required"
+    elif error["type"] == "extra_forbidden":
+        message = "is not a known setting"
+    return f"{where}: {message}" if where else message
+
+
+def config_path(explicit: str | Path | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read, validate and resolve the settings file; any problem is one SettingsError line."""
+    file = config_path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{file}: settings file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{file}: not valid TOML: {exc}") from None
+    _resolve_paths(raw, file.resolve().parent)
+    raw["source_file"] = file.resolve()
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(f"{file}: {_first_error(exc)}") from None
+    settings.secret(settings.mailbox.password_env, "mailbox.password_env")
+    settings.secret(settings.outbound.password_env, "outbound.password_env")
+    return settings

@@ -1,0 +1,61 @@
+"""Tortoise set-up: SQLite by default (WAL), PostgreSQL by URL; migrations applied at start."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate
+
+APP = "intake"
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": url},
+        "apps": {
+            APP: {
+                "models": ["intake.models"],
+                "migrations": "intake.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# For `tortoise makemigrations` during development (see [tool.tortoise] in pyproject.toml).
+MIGRATIONS_CONFIG = tortoise_config("sqlite://var/dev-migrations.sqlite3")
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite://") and ":memory:" not in url:
+        Path(url.removeprefix("sqlite://").split("?", 1)[0]).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+
+
+async def open_database(url: str) -> None:
+    """Apply pending migrations, then open the connections for this process."""
+    _ensure_sqlite_dir(url)
+    config = tortoise_config(url)
+    await migrate(config=config)
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+
+
+async def close_database() -> None:
+    await connections.close_all()
+
+
+@asynccontextmanager
+async def database(url: str) -> AsyncIterator[None]:
+    await open_database(url)
+    try:
+        yield
+    finally:
+        await close_database()

@@ -1,0 +1,17 @@
+"""Errors that reach the operator as one clear line, never a traceback."""
+
+
+class IntakeError(Exception):
+    """Base of every error the command line reports as a single line."""
+
+
+class SettingsError(IntakeError):
+    """The settings file, or a secret it names, is missing or wrong."""
+
+
+class MailboxError(IntakeError):
+    """The mailbox could not be reached or refused an operation."""
+
+
+class DeliveryError(IntakeError):
+    """The outbound transport could not be reached."""

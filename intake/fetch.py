@@ -1,0 +1,162 @@
+"""One fetch: store each raw message durably, and only then move it out of the inbox.
+
+A crash between the commit and the move leaves the message in the folder; the next fetch finds
+it stored (by mailbox, folder, UIDVALIDITY and UID, or by content hash) and only moves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from intake.config import Settings
+from intake.mailbox import Key, Mailbox, open_mailbox
+from intake.models import InboundMessage, MailboxState
+
+log = logging.getLogger("intake.fetch")
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]{1,900}>)", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class FetchStats:
+    seen: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    moved: int = 0
+
+
+def chunks(items: Sequence[Key], size: int) -> Iterator[list[Key]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID, read cheaply from the bytes (full parsing happens later)."""
+    header_end = raw.find(b"\n\n")
+    if header_end == -1:
+        header_end = raw.find(b"\r\n\r\n")
+    match = _MESSAGE_ID.search(raw[: header_end if header_end != -1 else None])
+    return match.group(1).decode("utf-8", "replace") if match else None
+
+
+async def _current_state(mailbox: Mailbox, uidvalidity: int | None) -> MailboxState:
+    state, _ = await MailboxState.get_or_create(
+        mailbox=mailbox.identity,
+        folder=mailbox.folder,
+        defaults={"uidvalidity": uidvalidity or 0, "last_uid": 0},
+    )
+    if uidvalidity is not None and state.uidvalidity != uidvalidity:
+        log.warning(
+            "%s %s: UIDVALIDITY changed from %s to %s; rescanning (stored mail is recognised by"
+            " its content hash)",
+            mailbox.identity,
+            mailbox.folder,
+            state.uidvalidity,
+            uidvalidity,
+        )
+        state.uidvalidity = uidvalidity
+        state.last_uid = 0
+        await state.save(update_fields=["uidvalidity", "last_uid", "updated_at"])
+    return state
+
+
+async def _already_stored(mailbox: Mailbox, uidvalidity: int | None, keys: list[Key]) -> set[Key]:
+    stored: set[Key] = set()
+    for batch in chunks(keys, 500):
+        if uidvalidity is None:
+            query = InboundMessage.filter(
+                mailbox=mailbox.identity, folder=mailbox.folder, source_ref__in=batch
+            )
+            stored.update(await query.values_list("source_ref", flat=True))
+        else:
+            query = InboundMessage.filter(
+                mailbox=mailbox.identity,
+                folder=mailbox.folder,
+                uidvalidity=uidvalidity,
+                uid__in=batch,
+            )
+            stored.update(await query.values_list("uid", flat=True))
+    return stored
+
+
+async def _store(
+    mailbox: Mailbox,
+    uidvalidity: int | None,
+    state: MailboxState,
+    fetched: list[tuple[Key, bytes]],
+    stats: FetchStats,
+) -> None:
+    rows = []
+    for key, raw in fetched:
+        is_uid = isinstance(key, int)
+        rows.append(
+            InboundMessage(
+                raw_bytes=raw,
+                size=len(raw),
+                sha256=hashlib.sha256(raw).hexdigest(),
+                message_id=message_id_of(raw),
+                mailbox=mailbox.identity,
+                folder=mailbox.folder,
+                uidvalidity=uidvalidity,
+                uid=key if is_uid else None,
+                source_ref=None if is_uid else str(key),
+            )
+        )
+    hashes = [row.sha256 for row in rows]
+    async with in_transaction():
+        known = set(await InboundMessage.filter(sha256__in=hashes).values_list("sha256", flat=True))
+        fresh = [row for row in rows if row.sha256 not in known]
+        await InboundMessage.bulk_create(fresh, ignore_conflicts=True)
+        uids = [key for key, _ in fetched if isinstance(key, int)]
+        if uids and max(uids) > state.last_uid:
+            state.last_uid = max(uids)
+            await state.save(update_fields=["last_uid", "updated_at"])
+    stats.stored += len(fresh)
+    stats.duplicates += len(rows) - len(fresh)
+
+
+async def fetch_from(mailbox: Mailbox, batch_size: int) -> FetchStats:
+    stats = FetchStats()
+    uidvalidity = await asyncio.to_thread(mailbox.open)
+    try:
+        state = await _current_state(mailbox, uidvalidity)
+        keys = await asyncio.to_thread(mailbox.pending, state.last_uid)
+        stats.seen = len(keys)
+        leftovers = [key for key in keys if isinstance(key, int) and key <= state.last_uid]
+        stored = await _already_stored(
+            mailbox, uidvalidity, keys if uidvalidity is None else leftovers
+        )
+        if stored:
+            # Stored by an earlier run that stopped before it could move them.
+            done = [key for key in keys if key in stored]
+            await asyncio.to_thread(mailbox.mark_processed, done)
+            stats.moved += len(done)
+        for batch in chunks([key for key in keys if key not in stored], batch_size):
+            fetched = await asyncio.to_thread(mailbox.fetch, batch)
+            await _store(mailbox, uidvalidity, state, fetched, stats)
+            moved = [key for key, _ in fetched]
+            await asyncio.to_thread(mailbox.mark_processed, moved)
+            stats.moved += len(moved)
+    finally:
+        await asyncio.to_thread(mailbox.close)
+    return stats
+
+
+async def fetch_once(settings: Settings) -> FetchStats:
+    stats = await fetch_from(open_mailbox(settings), settings.mailbox.batch_size)
+    if stats.seen:
+        log.info(
+            "fetched %d message(s): %d stored, %d already stored, %d moved",
+            stats.seen,
+            stats.stored,
+            stats.duplicates,
+            stats.moved,
+        )
+    return stats

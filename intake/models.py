@@ -1,0 +1,202 @@
+"""The tables. Unique keys make a re-fetch of the same message a no-op."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class InboundState(StrEnum):
+    PENDING = "pending"  # stored, waiting to be processed
+    DONE = "done"  # processed; `outcome` says how
+    FAILED = "failed"  # processing raised too often: parked until `intake inbound retry`
+
+
+class Outcome(StrEnum):
+    TICKET_CREATED = "ticket_created"
+    IGNORED_AUTO_REPLY = "ignored_auto_reply"
+    IGNORED_BOUNCE = "ignored_bounce"
+    IGNORED_BULK = "ignored_bulk"
+    IGNORED_OWN_ADDRESS = "ignored_own_address"
+    FAILED = "failed"
+
+
+class OutboundState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    INVESTIGATING = "investigating"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class EventKind(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    NOTE = "note"
+    STATE = "state"
+
+
+class TeamMember(Model):
+    """Synced from settings at start. Members who left stay as inactive rows."""
+
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=320, unique=True)
+    name = fields.CharField(max_length=200)
+    roles = fields.CharField(max_length=200, default="member")
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "team_member"
+
+
+class Ticket(Model):
+    id = fields.IntField(primary_key=True)
+    ref = fields.CharField(max_length=32, unique=True)
+    kind = fields.CharField(max_length=32)
+    status = fields.CharEnumField(TicketStatus, max_length=16, default=TicketStatus.NEW)
+    subject = fields.TextField(default="")
+    reporter_email = fields.CharField(max_length=320)
+    reporter_name = fields.CharField(max_length=200, default="")
+    assignee: fields.ForeignKeyNullableRelation[TeamMember] = fields.ForeignKeyField(
+        "intake.TeamMember", related_name="tickets", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    acknowledged_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "ticket"
+
+
+class TicketSequence(Model):
+    """Per prefix and year, the last number handed out, so references never repeat."""
+
+    id = fields.IntField(primary_key=True)
+    prefix = fields.CharField(max_length=16)
+    year = fields.IntField()
+    last_number = fields.IntField(default=0)
+
+    class Meta:
+        table = "ticket_sequence"
+        unique_together = (("prefix", "year"),)
+
+
+class InboundMessage(Model):
+    id = fields.IntField(primary_key=True)
+    raw_bytes = fields.BinaryField()
+    size = fields.IntField()
+    sha256 = fields.CharField(max_length=64, unique=True)
+    message_id = fields.CharField(max_length=998, null=True, db_index=True)
+    mailbox = fields.CharField(max_length=500)
+    folder = fields.CharField(max_length=500)
+    uidvalidity = fields.BigIntField(null=True)
+    uid = fields.BigIntField(null=True)
+    source_ref = fields.CharField(max_length=500, null=True)
+    received_at = fields.DatetimeField(auto_now_add=True)
+    state = fields.CharEnumField(InboundState, max_length=16, default=InboundState.PENDING)
+    outcome = fields.CharField(max_length=32, null=True)
+    reason = fields.TextField(default="")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    processed_at = fields.DatetimeField(null=True)
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "intake.Ticket", related_name="inbound", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "inbound_message"
+        unique_together = (("mailbox", "folder", "uidvalidity", "uid"),)
+        indexes = (("state", "next_attempt_at"),)
+
+
+class OutboundMessage(Model):
+    """The transactional outbox. One row per email, rendered once, sent by the delivery job."""
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=64)
+    sender = fields.CharField(max_length=320)
+    recipients = fields.JSONField()
+    message_id = fields.CharField(max_length=998, unique=True)
+    subject = fields.TextField()
+    raw_bytes = fields.BinaryField()
+    state = fields.CharEnumField(OutboundState, max_length=16, default=OutboundState.QUEUED)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "intake.Ticket", related_name="outbound", null=True, on_delete=fields.SET_NULL
+    )
+    in_reply_to: fields.ForeignKeyNullableRelation[InboundMessage] = fields.ForeignKeyField(
+        "intake.InboundMessage", related_name="replies", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "outbound_message"
+        indexes = (("state", "next_attempt_at"),)
+
+
+class TicketEvent(Model):
+    """One entry of a case's thread."""
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "intake.Ticket", related_name="events", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(EventKind, max_length=16)
+    author = fields.CharField(max_length=320)
+    body = fields.TextField(default="")
+    internal = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    inbound: fields.ForeignKeyNullableRelation[InboundMessage] = fields.ForeignKeyField(
+        "intake.InboundMessage", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    outbound: fields.ForeignKeyNullableRelation[OutboundMessage] = fields.ForeignKeyField(
+        "intake.OutboundMessage", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "ticket_event"
+
+
+class Attachment(Model):
+    """Metadata only. The bytes live content-addressed under the data directory."""
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "intake.Ticket", related_name="attachments", on_delete=fields.CASCADE
+    )
+    event: fields.ForeignKeyNullableRelation[TicketEvent] = fields.ForeignKeyField(
+        "intake.TicketEvent", related_name="attachments", null=True, on_delete=fields.SET_NULL
+    )
+    filename = fields.TextField()
+    content_type = fields.CharField(max_length=255)
+    size = fields.IntField()
+    sha256 = fields.CharField(max_length=64, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "attachment"
+
+
+class MailboxState(Model):
+    id = fields.IntField(primary_key=True)
+    mailbox = fields.CharField(max_length=500)
+    folder = fields.CharField(max_length=500)
+    uidvalidity = fields.BigIntField()
+    last_uid = fields.BigIntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "mailbox_state"
+        unique_together = (("mailbox", "folder"),)

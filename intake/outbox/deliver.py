@@ -1,0 +1,248 @@
+"""Send queued outbox rows: one reused connection per batch, backoff on 4xx, final state on 5xx.
+
+A row is marked sent right after the server accepted it, so a crash can duplicate at most the
+message in flight, never lose one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+from tortoise.expressions import Q
+
+from intake.config import OutboundSettings, Settings, parse_duration
+from intake.errors import DeliveryError
+from intake.models import OutboundMessage, OutboundState
+
+log = logging.getLogger("intake.deliver")
+
+
+class TemporaryFailure(Exception):
+    """Try again later (4xx, connection trouble)."""
+
+
+class ConnectionLost(TemporaryFailure):
+    """The connection itself failed: stop this run rather than fail every row in turn."""
+
+
+class PermanentFailure(Exception):
+    """The server refused for good (5xx)."""
+
+
+class Transport(Protocol):
+    async def open(self) -> None: ...
+
+    async def send(self, row: OutboundMessage) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class DirectoryTransport:
+    """Writes each message as NNNNNNNN-kind.eml, atomically: the embedded default outbox."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def open(self) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeliveryError(f"outbox directory {self.path}: {exc.strerror}") from None
+
+    async def send(self, row: OutboundMessage) -> None:
+        final = self.path / f"{row.id:08d}-{row.kind}.eml"
+        partial = self.path / f".{final.name}.partial"
+        try:
+            partial.write_bytes(row.raw_bytes)
+            os.replace(partial, final)
+        except OSError as exc:
+            raise TemporaryFailure(f"{final}: {exc.strerror}") from None
+
+    async def close(self) -> None:
+        return None
+
+
+class SmtpTransport:
+    def __init__(self, config: OutboundSettings, password: str | None) -> None:
+        self.config = config
+        self.password = password
+        self.client: aiosmtplib.SMTP | None = None
+        self.name = f"smtp://{config.host}:{config.effective_port}"
+
+    async def open(self) -> None:
+        config = self.config
+        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        client = aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.effective_port,
+            use_tls=config.security == "ssl",
+            start_tls=config.security == "starttls",
+            tls_context=context,
+            timeout=config.timeout_seconds,
+        )
+        try:
+            await client.connect()
+            if config.username and self.password:
+                await client.login(config.username, self.password)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            await _quietly_close(client)
+            raise DeliveryError(f"{self.name}: login refused: {exc.code} {exc.message}") from None
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            await _quietly_close(client)
+            raise DeliveryError(f"{self.name}: {exc}") from None
+        self.client = client
+
+    async def send(self, row: OutboundMessage) -> None:
+        if self.client is None or not self.client.is_connected:
+            await self.open()
+        assert self.client is not None
+        try:
+            errors, _ = await self.client.sendmail(row.sender, list(row.recipients), row.raw_bytes)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [refusal.code for refusal in exc.recipients]
+            detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            if all(code >= 500 for code in codes):
+                raise PermanentFailure(detail) from None
+            raise TemporaryFailure(detail) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            detail = f"{exc.code} {exc.message}"
+            if exc.code >= 500:
+                raise PermanentFailure(detail) from None
+            raise TemporaryFailure(detail) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await _quietly_close(self.client)
+            self.client = None
+            raise ConnectionLost(f"{self.name}: {exc}") from None
+        if errors:
+            log.warning("outbound %d: some recipients refused: %s", row.id, errors)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            client, self.client = self.client, None
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                await _quietly_close(client)
+
+
+async def _quietly_close(client: aiosmtplib.SMTP) -> None:
+    try:
+        client.close()
+    except (aiosmtplib.SMTPException, OSError, RuntimeError):
+        pass
+
+
+def make_transport(settings: Settings) -> Transport:
+    config = settings.outbound
+    if config.kind == "directory":
+        assert config.path is not None
+        return DirectoryTransport(config.path)
+    return SmtpTransport(config, settings.secret(config.password_env, "outbound.password_env"))
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+
+def retry_delay(config: OutboundSettings, attempts: int) -> timedelta:
+    base = parse_duration(config.retry_after)
+    ceiling = parse_duration(config.max_retry_after)
+    return min(base * (2 ** max(attempts - 1, 0)), ceiling)
+
+
+async def _record_failure(
+    row: OutboundMessage, config: OutboundSettings, detail: str, permanent: bool
+) -> bool:
+    """Store the failure; returns True when the row is now failed for good."""
+    row.attempts += 1
+    row.last_error = detail
+    final = permanent or row.attempts >= config.max_attempts
+    if final:
+        row.state = OutboundState.FAILED
+        row.next_attempt_at = None
+    else:
+        row.next_attempt_at = datetime.now(UTC) + retry_delay(config, row.attempts)
+    await row.save(update_fields=["attempts", "last_error", "state", "next_attempt_at"])
+    return final
+
+
+async def deliver_once(settings: Settings, stop: asyncio.Event | None = None) -> DeliveryStats:
+    """Send what is due, batch by batch, until nothing is due or a connection fails."""
+    config = settings.outbound
+    stats = DeliveryStats()
+    transport = make_transport(settings)
+    opened = False
+    try:
+        while stop is None or not stop.is_set():
+            now = datetime.now(UTC)
+            due = (
+                await OutboundMessage.filter(state=OutboundState.QUEUED)
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                .order_by("id")
+                .limit(config.batch_size)
+            )
+            if not due:
+                break
+            if not opened:
+                await transport.open()
+                opened = True
+            if not await _send_batch(transport, due, config, stats, stop):
+                break
+    finally:
+        if opened:
+            await transport.close()
+    return stats
+
+
+async def _send_batch(
+    transport: Transport,
+    due: list[OutboundMessage],
+    config: OutboundSettings,
+    stats: DeliveryStats,
+    stop: asyncio.Event | None,
+) -> bool:
+    """Send one batch; False when the transport is failing and the run should stop."""
+    for row in due:
+        if stop is not None and stop.is_set():
+            return False
+        try:
+            await transport.send(row)
+        except PermanentFailure as exc:
+            await _record_failure(row, config, str(exc), permanent=True)
+            stats.failed += 1
+            log.warning("outbound %d (%s) failed: %s", row.id, row.kind, exc)
+            continue
+        except (TemporaryFailure, DeliveryError) as exc:
+            final = await _record_failure(row, config, str(exc), permanent=False)
+            if final:
+                stats.failed += 1
+                log.warning(
+                    "outbound %d (%s) failed after %d attempts: %s",
+                    row.id,
+                    row.kind,
+                    row.attempts,
+                    exc,
+                )
+            else:
+                stats.deferred += 1
+                log.warning("outbound %d (%s) deferred: %s", row.id, row.kind, exc)
+            if isinstance(exc, DeliveryError | ConnectionLost):
+                return False
+            continue
+        await OutboundMessage.filter(id=row.id).update(
+            state=OutboundState.SENT, sent_at=datetime.now(UTC), attempts=row.attempts + 1
+        )
+        stats.sent += 1
+        log.info("outbound %d (%s) sent to %d recipient(s)", row.id, row.kind, len(row.recipients))
+    return True

@@ -1,0 +1,110 @@
+"""The daemon: APScheduler 3.x jobs for fetch, process and deliver.
+
+Runs of one job never overlap (max_instances=1, coalesce). A failing job logs one line and is
+tried again at its next interval. On SIGTERM or SIGINT the jobs stop between messages: the
+message in hand is finished, connections are closed, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from intake.config import Settings, parse_duration
+from intake.cycle import running
+from intake.errors import IntakeError
+from intake.fetch import fetch_once
+from intake.outbox.deliver import deliver_once
+from intake.pipeline import process_pending
+
+log = logging.getLogger("intake.daemon")
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop = asyncio.Event()
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.failing: dict[str, str] = {}
+
+    def _job(self, name: str, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if self.stop.is_set():
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self.in_flight.add(task)  # type: ignore[arg-type]
+            try:
+                await work()
+                if self.failing.pop(name, None) is not None:
+                    log.info("%s: working again", name)
+            except IntakeError as exc:
+                self._report(name, str(exc))
+            except Exception as exc:  # the daemon outlives any one failure
+                self._report(name, f"{type(exc).__name__}: {exc}")
+                log.debug("%s failed", name, exc_info=True)
+            finally:
+                self.in_flight.discard(task)  # type: ignore[arg-type]
+
+        return run
+
+    def _report(self, name: str, error: str) -> None:
+        """One line when a failure starts or changes, not one per poll."""
+        if self.failing.get(name) != error:
+            log.error("%s: %s", name, error)
+        self.failing[name] = error
+
+    async def serve(self) -> None:
+        settings = self.settings
+        async with running(settings):
+            scheduler = AsyncIOScheduler(
+                job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+            )
+            jobs = {
+                "fetch": (settings.schedule.fetch_every, lambda: fetch_once(settings)),
+                "process": (
+                    settings.schedule.process_every,
+                    lambda: process_pending(settings, self.stop),
+                ),
+                "deliver": (
+                    settings.schedule.deliver_every,
+                    lambda: deliver_once(settings, self.stop),
+                ),
+            }
+            for name, (every, work) in jobs.items():
+                scheduler.add_job(
+                    self._job(name, work),
+                    "interval",
+                    seconds=parse_duration(every).total_seconds(),
+                    id=name,
+                    name=name,
+                    next_run_time=datetime.now(UTC),
+                )
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            scheduler.start()
+            log.info(
+                "intake running: mailbox %s, outbound %s, database %s",
+                settings.mailbox.kind,
+                settings.outbound.kind,
+                settings.database.url.split("://", 1)[0],
+            )
+            try:
+                await self.stop.wait()
+            finally:
+                scheduler.shutdown(wait=False)
+                if self.in_flight:
+                    await asyncio.gather(*self.in_flight, return_exceptions=True)
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(signum)
+        log.info("intake stopped")
+
+    def _on_signal(self, signum: int) -> None:
+        log.info("received %s: finishing the message in hand", signal.Signals(signum).name)
+        self.stop.set()

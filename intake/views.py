@@ -1,0 +1,129 @@
+"""Read-only views of the database for the command line, as plain JSON-ready dicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from intake.errors import IntakeError
+from intake.models import Attachment, InboundMessage, OutboundMessage, Ticket
+
+RECENT = 20
+
+
+def _age(since: datetime) -> str:
+    seconds = int((datetime.now(UTC) - since).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+async def tickets(limit: int | None) -> list[dict[str, Any]]:
+    query = Ticket.all().order_by("-id").prefetch_related("assignee")
+    rows = await (query.limit(limit) if limit else query)
+    return [
+        {
+            "ref": row.ref,
+            "kind": row.kind,
+            "status": str(row.status),
+            "reporter": row.reporter_email,
+            "assignee": row.assignee.email if row.assignee else None,
+            "subject": row.subject,
+            "created_at": _iso(row.created_at),
+            "age": _age(row.created_at),
+        }
+        for row in rows
+    ]
+
+
+async def ticket(ref: str) -> dict[str, Any]:
+    row = await Ticket.get_or_none(ref=ref.upper()).prefetch_related("assignee")
+    if row is None:
+        raise IntakeError(f"no ticket {ref}")
+    events = await row.events.all().order_by("created_at", "id")
+    attachments = await Attachment.filter(ticket=row).order_by("id")
+    return {
+        "ref": row.ref,
+        "kind": row.kind,
+        "status": str(row.status),
+        "reporter": f"{row.reporter_name} <{row.reporter_email}>"
+        if row.reporter_name
+        else row.reporter_email,
+        "assignee": row.assignee.email if row.assignee else None,
+        "subject": row.subject,
+        "created_at": _iso(row.created_at),
+        "acknowledged_at": _iso(row.acknowledged_at),
+        "events": [
+            {
+                "kind": str(event.kind),
+                "author": event.author,
+                "internal": event.internal,
+                "created_at": _iso(event.created_at),
+                "body": event.body,
+            }
+            for event in events
+        ],
+        "attachments": [
+            {
+                "filename": item.filename,
+                "content_type": item.content_type,
+                "size": item.size,
+                "sha256": item.sha256,
+            }
+            for item in attachments
+        ],
+    }
+
+
+async def inbound(limit: int | None) -> list[dict[str, Any]]:
+    query = InboundMessage.all().order_by("-id")
+    query = query.only(
+        "id", "message_id", "state", "outcome", "reason", "received_at", "ticket_id", "size",
+        "attempts", "last_error",
+    )
+    rows = await (query.limit(limit) if limit else query)
+    refs = {
+        ticket.id: ticket.ref
+        for ticket in await Ticket.filter(id__in=[r.ticket_id for r in rows if r.ticket_id])  # type: ignore[attr-defined]
+    }
+    return [
+        {
+            "id": row.id,
+            "message_id": row.message_id,
+            "state": str(row.state),
+            "outcome": row.outcome,
+            "reason": row.reason,
+            "ticket": refs.get(row.ticket_id),  # type: ignore[attr-defined]
+            "received_at": _iso(row.received_at),
+            "size": row.size,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+        }
+        for row in rows
+    ]
+
+
+async def outbox(limit: int | None) -> list[dict[str, Any]]:
+    query = OutboundMessage.all().order_by("-id").prefetch_related("ticket")
+    rows = await (query.limit(limit) if limit else query)
+    return [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "ticket": row.ticket.ref if row.ticket else None,
+            "recipients": list(row.recipients),
+            "subject": row.subject,
+            "message_id": row.message_id,
+            "state": str(row.state),
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "created_at": _iso(row.created_at),
+            "sent_at": _iso(row.sent_at),
+        }
+        for row in rows
+    ]

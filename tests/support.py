@@ -1,0 +1,113 @@
+"""Helpers for tests: settings files written as an operator would, and test mail."""
+
+from __future__ import annotations
+
+import itertools
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from intake.config import Settings, load_settings
+
+_counter = itertools.count(1)
+CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """A small TOML writer for the shapes settings use: tables, arrays of tables, scalars."""
+    lines: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append(f"[{key}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                lines.append(f"[[{key}]]")
+                lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+TEAM = [
+    {"name": "Alice Lead", "email": "alice@example.org", "roles": ["lead"]},
+    {"name": "Bob Member", "email": "bob@example.org", "roles": ["member"]},
+]
+
+
+def base_settings(directory: Path) -> dict[str, Any]:
+    return {
+        "organisation": {
+            "name": "Example Community",
+            "address": "info@example.org",
+            "display_name": "Example Code of Conduct Team",
+            "emergency_notice": "If someone is in immediate danger, call 112.",
+        },
+        "paths": {"data_dir": str(directory / "var"), "templates": str(REPO / "templates")},
+        "mailbox": {"kind": "maildir", "path": str(directory / "mail")},
+        "outbound": {"kind": "directory", "path": str(directory / "outbox")},
+        "database": {"url": f"sqlite://{directory / 'intake.sqlite3'}"},
+        "team": [dict(member) for member in TEAM],
+        "roster": {
+            "rotation": ["alice@example.org", "bob@example.org"],
+            "start": "2026-01-05T09:00:00",
+            "period": "1w",
+            "timezone": "Europe/Berlin",
+        },
+    }
+
+
+def write_settings(directory: Path, data: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "settings.toml"
+    path.write_text(to_toml(data), encoding="utf-8")
+    return path
+
+
+def settings_from(directory: Path, data: dict[str, Any]) -> Settings:
+    return load_settings(write_settings(directory, data))
+
+
+def unique_folder() -> str:
+    return f"T{next(_counter)}"
+
+
+def make_mail(
+    *,
+    sender: str = "Sam Reporter <sam@example.net>",
+    to: str = "info@example.org",
+    subject: str = "Harassment on the forum",
+    body: str = "Someone keeps sending me insulting private messages.",
+    headers: dict[str, str] | None = None,
+    attachments: list[tuple[str, str, bytes]] | None = None,
+    html: str | None = None,
+    message_id: str | None = None,
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = "Mon, 16 Nov 2026 10:00:00 +0000"
+    message["Message-ID"] = message_id or f"<test-{next(_counter)}@example.net>"
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    for filename, content_type, payload in attachments or []:
+        maintype, subtype = content_type.split("/", 1)
+        message.add_attachment(payload, maintype=maintype, subtype=subtype, filename=filename)
+    return bytes(message)

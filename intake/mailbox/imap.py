@@ -122,7 +122,8 @@ class ImapMailbox:
 
 
 def _text(exc: BaseException) -> str:
-    detail = exc.args[0] if exc.args else exc
+    """imapclient puts the server's bytes in args[0]; other errors read best as str()."""
+    detail = exc.args[0] if len(exc.args) == 1 else None
     if isinstance(detail, bytes):
         return detail.decode("utf-8", "replace")
-    return str(detail)
+    return str(detail) if isinstance(detail, str) else str(exc)

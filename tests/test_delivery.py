@@ -1,0 +1,154 @@
+"""Delivery from the outbox: one connection per batch, retries on 4xx, final state on 5xx."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intake.config import Settings
+from intake.cycle import running
+from intake.errors import DeliveryError
+from intake.models import OutboundMessage, OutboundState
+from intake.outbox.compose import Recipient, queue_email
+from intake.outbox.deliver import deliver_once
+from tests.servers import SmtpSink, free_port, make_self_signed_cert
+from tests.support import settings_from
+
+
+async def _queue(settings: Settings, count: int) -> list[OutboundMessage]:
+    return [
+        await queue_email(
+            settings,
+            kind="acknowledgement",
+            to=[Recipient(f"reporter{n}@example.net", f"Reporter {n}")],
+            context={
+                "organisation": {
+                    "display_name": "Team",
+                    "address": "info@example.org",
+                    "emergency_notice": "Call 112.",
+                    "outside_contact": None,
+                    "outside_contact_name": None,
+                },
+                "ref": f"COC-2026-{n:04d}",
+                "reporter_name": "",
+                "readers": ["Alice"],
+                "next_contact": "3 days",
+            },
+        )
+        for n in range(1, count + 1)
+    ]
+
+
+async def test_a_batch_goes_over_one_reused_connection(db: Settings, sink: SmtpSink) -> None:
+    await _queue(db, 5)
+    before = sink.connections
+    stats = await deliver_once(db)
+    assert stats.sent == 5
+    assert len(sink.wait_for(5)) == 5
+    assert sink.connections - before == 1
+    assert await OutboundMessage.filter(state=OutboundState.SENT).count() == 5
+
+
+async def test_a_4xx_answer_is_retried_later_with_backoff(db: Settings, sink: SmtpSink) -> None:
+    [row] = await _queue(db, 1)
+    sink.fail_next(1, "451 4.3.0 Try again later")
+    stats = await deliver_once(db)
+    assert (stats.sent, stats.deferred) == (0, 1)
+    await row.refresh_from_db()
+    assert row.state == OutboundState.QUEUED
+    assert row.attempts == 1
+    assert row.last_error is not None and "451" in row.last_error
+    assert row.next_attempt_at is not None and row.next_attempt_at > datetime.now(UTC)
+
+    assert (await deliver_once(db)).sent == 0  # not due yet
+    await OutboundMessage.filter(id=row.id).update(
+        next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    assert (await deliver_once(db)).sent == 1
+    await row.refresh_from_db()
+    assert row.state == OutboundState.SENT
+    assert len(sink.messages) == 1
+
+
+async def test_a_5xx_answer_fails_the_message_with_the_servers_reply(
+    db: Settings, sink: SmtpSink
+) -> None:
+    first, second = await _queue(db, 2)
+    sink.fail_next(1, "550 5.1.1 No such user here")
+    stats = await deliver_once(db)
+    assert (stats.sent, stats.failed) == (1, 1)
+    await first.refresh_from_db()
+    assert first.state == OutboundState.FAILED
+    assert first.last_error == "550 5.1.1 No such user here"
+    await second.refresh_from_db()
+    assert second.state == OutboundState.SENT
+
+
+async def test_a_server_that_is_down_is_one_clear_error_and_nothing_is_lost(
+    imap_config: dict[str, Any], tmp_path: Path
+) -> None:
+    imap_config["outbound"]["port"] = free_port()
+    settings = settings_from(tmp_path, imap_config)
+    async with running(settings):
+        await _queue(settings, 2)
+        with pytest.raises(DeliveryError, match=r"smtp://127\.0\.0\.1:\d+"):
+            await deliver_once(settings)
+        assert await OutboundMessage.filter(state=OutboundState.QUEUED).count() == 2
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+async def test_tls_and_authentication(
+    imap_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, security: str
+) -> None:
+    cert = make_self_signed_cert(tmp_path / "tls")
+    monkeypatch.setenv("INTAKE_TEST_SMTP_PASSWORD", "s3cret")
+    with SmtpSink(
+        auth={"info@example.org": "s3cret"}, tls_cert=cert, implicit_tls=security == "ssl"
+    ) as server:
+        imap_config["outbound"].update(
+            host=server.host,
+            port=server.port,
+            security=security,
+            username="info@example.org",
+            password_env="INTAKE_TEST_SMTP_PASSWORD",
+            ca_file=str(cert[0]),
+        )
+        settings = settings_from(tmp_path, imap_config)
+        async with running(settings):
+            await _queue(settings, 2)
+            assert (await deliver_once(settings)).sent == 2
+        received = server.wait_for(2)
+        assert all(message.tls and message.login == "info@example.org" for message in received)
+
+
+async def test_a_wrong_password_is_one_clear_error(
+    imap_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTAKE_TEST_SMTP_PASSWORD", "wrong")
+    with SmtpSink(auth={"info@example.org": "s3cret"}) as server:
+        imap_config["outbound"].update(
+            port=server.port, username="info@example.org", password_env="INTAKE_TEST_SMTP_PASSWORD"
+        )
+        settings = settings_from(tmp_path, imap_config)
+        async with running(settings):
+            await _queue(settings, 1)
+            with pytest.raises(DeliveryError, match="login refused: 535"):
+                await deliver_once(settings)
+
+
+async def test_the_directory_transport_writes_each_message_once(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    from tests.support import base_settings
+
+    settings = make_settings(base_settings(tmp_path))
+    async with running(settings):
+        rows = await _queue(settings, 3)
+        assert (await deliver_once(settings)).sent == 3
+        assert (await deliver_once(settings)).sent == 0
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert [f.name for f in files] == [f"{row.id:08d}-acknowledgement.eml" for row in rows]
+    assert files[0].read_bytes() == rows[0].raw_bytes

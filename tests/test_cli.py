@@ -1,0 +1,156 @@
+"""The command line the team uses on the server, run as the real `intake` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.servers import Dovecot, SmtpSink, free_port
+from tests.support import REPO, base_settings, make_mail, write_settings
+
+
+def intake(*args: str, config: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "intake", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def _maildir_config(tmp_path: Path) -> Path:
+    (tmp_path / "mail" / "new").mkdir(parents=True)
+    return write_settings(tmp_path, base_settings(tmp_path))
+
+
+def _deliver(tmp_path: Path, name: str, raw: bytes) -> None:
+    (tmp_path / "mail" / "new" / name).write_bytes(raw)
+
+
+def test_poll_once_then_the_listings_as_json(tmp_path: Path) -> None:
+    config = _maildir_config(tmp_path)
+    _deliver(tmp_path, "1.eml", make_mail(subject="Slurs in the chat", message_id="<a@x.net>"))
+    _deliver(tmp_path, "2.eml", make_mail(headers={"Auto-Submitted": "auto-replied"}))
+
+    poll = intake("poll", "--once", config=config)
+    assert "processed 2" in poll.stdout
+    assert "ticket_created" in poll.stderr and "ignored_auto_reply" in poll.stderr
+
+    tickets = json.loads(intake("tickets", "--json", config=config).stdout)
+    assert len(tickets) == 1
+    assert {"ref", "kind", "status", "reporter", "assignee", "subject", "created_at"} <= set(
+        tickets[0]
+    )
+    assert tickets[0]["subject"] == "Slurs in the chat"
+    assert tickets[0]["reporter"] == "sam@example.net"
+
+    inbound = json.loads(intake("inbound", "--json", config=config).stdout)
+    assert {row["outcome"] for row in inbound} == {"ticket_created", "ignored_auto_reply"}
+    assert {"id", "message_id", "outcome", "reason", "ticket"} <= set(inbound[0])
+    created = next(row for row in inbound if row["outcome"] == "ticket_created")
+    assert created["ticket"] == tickets[0]["ref"] and created["message_id"] == "<a@x.net>"
+
+    outbox = json.loads(intake("outbox", "--json", config=config).stdout)
+    assert sorted(row["kind"] for row in outbox) == ["acknowledgement", "assignment"]
+    assert all(row["state"] == "sent" for row in outbox)
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+
+    case = json.loads(intake("ticket", tickets[0]["ref"], "--json", config=config).stdout)
+    assert case["events"][0]["body"].startswith("Someone keeps sending me")
+    table = intake("ticket", tickets[0]["ref"], config=config).stdout
+    assert "Someone keeps sending me" in table
+
+    assert tickets[0]["ref"] in intake("tickets", config=config).stdout
+    unknown = intake("ticket", "COC-1999-0001", config=config, check=False)
+    assert unknown.returncode == 1 and unknown.stderr.strip() == "intake: no ticket COC-1999-0001"
+
+
+def test_listings_show_the_most_recent_unless_all(tmp_path: Path) -> None:
+    config = _maildir_config(tmp_path)
+    for n in range(25):
+        _deliver(tmp_path, f"{n}.eml", make_mail(sender=f"p{n}@example.net"))
+    intake("poll", "--once", config=config)
+    assert len(json.loads(intake("tickets", "--json", config=config).stdout)) == 20
+    every = json.loads(intake("tickets", "--all", "--json", config=config).stdout)
+    assert len(every) == 25
+    assert every[0]["ref"].endswith("0025")
+
+
+def test_check_tries_each_connection(
+    tmp_path: Path, dovecot: Dovecot, sink: SmtpSink, imap_config: dict[str, Any]
+) -> None:
+    config = write_settings(tmp_path, imap_config)
+    good = intake("check", config=config)
+    lines = good.stdout.strip().splitlines()
+    assert [line.split()[0:2] for line in lines] == [
+        ["ok", "settings"],
+        ["ok", "mailbox"],
+        ["ok", "outbound"],
+        ["ok", "database"],
+    ]
+
+    imap_config["outbound"]["port"] = free_port()
+    bad = intake("check", config=write_settings(tmp_path, imap_config), check=False)
+    assert bad.returncode == 1
+    outbound = next(line for line in bad.stdout.splitlines() if "outbound" in line)
+    assert outbound.startswith("FAILED") and "connect call failed" in outbound.lower()
+
+
+def test_roster_prints_who_is_on_duty_and_next(tmp_path: Path) -> None:
+    config = _maildir_config(tmp_path)
+    out = intake("roster", "--at", "2026-01-13T10:00:00", "--periods", "3", config=config).stdout
+    rows = [line for line in out.splitlines() if "@example.org" in line]
+    assert len(rows) == 3
+    assert "Bob Member" in rows[0].split("│")[3]
+    assert "Alice Lead" in rows[1].split("│")[3]
+
+
+def test_the_daemon_works_until_sigterm_then_exits_cleanly(tmp_path: Path) -> None:
+    data = base_settings(tmp_path)
+    data["schedule"] = {"fetch_every": "1s", "process_every": "1s", "deliver_every": "1s"}
+    (tmp_path / "mail" / "new").mkdir(parents=True)
+    config = write_settings(tmp_path, data)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "intake", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _deliver(tmp_path, "1.eml", make_mail())
+        deadline = time.monotonic() + 60
+        while len(list((tmp_path / "outbox").glob("*.eml"))) < 2:
+            assert daemon.poll() is None, daemon.communicate()
+            assert time.monotonic() < deadline, "the daemon did not deliver within 60 s"
+            time.sleep(0.2)
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, stderr
+    assert "received SIGTERM" in stderr
+    assert stderr.strip().splitlines()[-1].endswith("intake stopped")
+    assert "Traceback" not in stderr
+
+
+def test_the_readme_example_mail_becomes_cases(tmp_path: Path) -> None:
+    config = _maildir_config(tmp_path)
+    for example in sorted((REPO / "examples" / "mail").glob("*.eml")):
+        _deliver(tmp_path, example.name, example.read_bytes())
+    intake("poll", "--once", config=config)
+    tickets = json.loads(intake("tickets", "--json", config=config).stdout)
+    inbound = json.loads(intake("inbound", "--json", config=config).stdout)
+    assert len(tickets) >= 2
+    assert all(row["outcome"] for row in inbound)
+    assert any(row["outcome"].startswith("ignored_") for row in inbound)

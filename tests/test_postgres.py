@@ -1,0 +1,85 @@
+"""The storage layer on a throwaway PostgreSQL cluster, started by the test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tortoise import connections
+from tortoise.exceptions import IntegrityError
+
+from intake.config import Settings
+from intake.cycle import poll_once, running
+from intake.models import InboundMessage, OutboundMessage, Ticket, TicketSequence
+from intake.tickets import next_reference
+from tests.servers import Postgres
+from tests.support import base_settings, make_mail, settings_from
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    with Postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+@pytest.fixture
+def pg_settings(postgres: Postgres, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    data = base_settings(tmp_path)
+    data["database"]["url"] = postgres.create_database(f"intake_{request.node.name[5:40]}".lower())
+    (tmp_path / "mail" / "new").mkdir(parents=True)
+    return settings_from(tmp_path, data)
+
+
+async def test_migrations_apply_and_a_cycle_runs_on_postgresql(
+    pg_settings: Settings, tmp_path: Path
+) -> None:
+    for n in range(3):
+        (tmp_path / "mail" / "new" / f"{n}.eml").write_bytes(make_mail(sender=f"p{n}@example.net"))
+    async with running(pg_settings):
+        assert connections.get("default").capabilities.dialect == "postgres"
+        stats = await poll_once(pg_settings)
+        assert stats.process.outcomes == {"ticket_created": 3}
+        refs = sorted(await Ticket.all().values_list("ref", flat=True))
+        year = datetime.now(UTC).year
+        assert refs == [f"COC-{year}-0001", f"COC-{year}-0002", f"COC-{year}-0003"]
+        assert await OutboundMessage.filter(state="sent").count() == 6
+        raw = await InboundMessage.get(source_ref="0.eml").values_list("raw_bytes", flat=True)
+        assert bytes(raw) == (tmp_path / "mail" / "cur" / "0.eml:2,S").read_bytes()  # type: ignore[arg-type]
+    async with running(pg_settings):  # migrations already applied: a second start is a no-op
+        assert await Ticket.all().count() == 3
+
+
+async def test_unique_keys_refuse_a_second_copy(pg_settings: Settings) -> None:
+    async with running(pg_settings):
+        fields = {
+            "raw_bytes": b"x",
+            "size": 1,
+            "sha256": "a" * 64,
+            "mailbox": "imap://x",
+            "folder": "INBOX",
+            "uidvalidity": 7,
+            "uid": 1,
+        }
+        await InboundMessage.create(**fields)
+        with pytest.raises(IntegrityError):
+            await InboundMessage.create(**{**fields, "uid": 2})  # same content
+        with pytest.raises(IntegrityError):
+            await InboundMessage.create(**{**fields, "sha256": "b" * 64})  # same UID
+
+
+async def test_concurrent_reference_allocation_never_repeats(pg_settings: Settings) -> None:
+    from tortoise.transactions import in_transaction
+
+    async with running(pg_settings):
+        now = datetime.now(UTC)
+
+        async def allocate() -> str:
+            async with in_transaction():
+                return await next_reference("COC", now)
+
+        refs = await asyncio.gather(*(allocate() for _ in range(20)))
+        assert len(set(refs)) == 20
+        assert (await TicketSequence.get(prefix="COC", year=now.year)).last_number == 20

@@ -39,9 +39,9 @@ def _organisation_context(context: HandlerContext) -> dict[str, Any]:
     }
 
 
-async def _store_attachments(context: HandlerContext, ticket: Ticket, event: TicketEvent) -> list[
-    dict[str, Any]
-]:
+async def _store_attachments(
+    context: HandlerContext, ticket: Ticket, event: TicketEvent
+) -> list[dict[str, Any]]:
     listed = []
     for attachment in context.message.attachments:
         digest = store_blob(context.settings.data_dir, attachment.payload)
@@ -55,7 +55,11 @@ async def _store_attachments(context: HandlerContext, ticket: Ticket, event: Tic
             sha256=digest,
         )
         listed.append(
-            {"name": name, "type": attachment.content_type, "size": human_size(len(attachment.payload))}
+            {
+                "name": name,
+                "type": attachment.content_type,
+                "size": human_size(len(attachment.payload)),
+            }
         )
     return listed
 

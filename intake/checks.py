@@ -27,7 +27,11 @@ async def _check_mailbox(settings: Settings) -> CheckResult:
 
 async def _check_outbound(settings: Settings) -> CheckResult:
     config = settings.outbound
-    target = str(config.path) if config.kind == "directory" else f"smtp://{config.host}:{config.effective_port}"
+    target = (
+        str(config.path)
+        if config.kind == "directory"
+        else f"smtp://{config.host}:{config.effective_port}"
+    )
     transport = make_transport(settings)
     try:
         await transport.open()

@@ -194,8 +194,9 @@ def ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
     if case["attachments"]:
         console.rule("attachments")
         for item in case["attachments"]:
+            size = f"{item['size']} bytes"
             console.print(
-                f"{item['filename']}  {item['content_type']}  {item['size']} bytes  {item['sha256']}",
+                f"{item['filename']}  {item['content_type']}  {size}  {item['sha256']}",
                 markup=False,
             )
 
@@ -214,8 +215,14 @@ def inbound(ctx: click.Context, show_all: bool, as_json: bool) -> None:
         "Inbound",
         ["id", "received", "state", "outcome", "ticket", "reason"],
         [
-            [str(r["id"]), r["received_at"], r["state"], r["outcome"] or "-", r["ticket"] or "-",
-             r["reason"]]
+            [
+                str(r["id"]),
+                r["received_at"],
+                r["state"],
+                r["outcome"] or "-",
+                r["ticket"] or "-",
+                r["reason"],
+            ]
             for r in rows
         ],
     )
@@ -235,8 +242,15 @@ def outbox(ctx: click.Context, show_all: bool, as_json: bool) -> None:
         "Outbox",
         ["id", "kind", "ticket", "to", "state", "attempts", "last error"],
         [
-            [str(r["id"]), r["kind"], r["ticket"] or "-", ", ".join(r["recipients"]), r["state"],
-             str(r["attempts"]), r["last_error"] or ""]
+            [
+                str(r["id"]),
+                r["kind"],
+                r["ticket"] or "-",
+                ", ".join(r["recipients"]),
+                r["state"],
+                str(r["attempts"]),
+                r["last_error"] or "",
+            ]
             for r in rows
         ],
     )

@@ -13,14 +13,21 @@ from tortoise.migrations.api import migrate
 APP = "intake"
 
 
+def connection_name(url: str) -> str:
+    """Named by dialect: tortoise caches SQL per connection name, so a process that opens SQLite
+    and later PostgreSQL (the test suite does) must not reuse one name for both."""
+    return "sqlite" if url.startswith("sqlite") else "postgres"
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
+    name = connection_name(url)
     return {
-        "connections": {"default": url},
+        "connections": {name: url},
         "apps": {
             APP: {
                 "models": ["intake.models"],
                 "migrations": "intake.migrations",
-                "default_connection": "default",
+                "default_connection": name,
             }
         },
         "use_tz": True,

@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from tortoise.transactions import in_transaction
 
@@ -74,7 +75,7 @@ async def _already_stored(mailbox: Mailbox, uidvalidity: int | None, keys: list[
             query = InboundMessage.filter(
                 mailbox=mailbox.identity, folder=mailbox.folder, source_ref__in=batch
             )
-            stored.update(await query.values_list("source_ref", flat=True))
+            stored.update(cast(list[str], await query.values_list("source_ref", flat=True)))
         else:
             query = InboundMessage.filter(
                 mailbox=mailbox.identity,
@@ -82,7 +83,7 @@ async def _already_stored(mailbox: Mailbox, uidvalidity: int | None, keys: list[
                 uidvalidity=uidvalidity,
                 uid__in=batch,
             )
-            stored.update(await query.values_list("uid", flat=True))
+            stored.update(cast(list[int], await query.values_list("uid", flat=True)))
     return stored
 
 
@@ -111,7 +112,12 @@ async def _store(
         )
     hashes = [row.sha256 for row in rows]
     async with in_transaction():
-        known = set(await InboundMessage.filter(sha256__in=hashes).values_list("sha256", flat=True))
+        known = set(
+            cast(
+                list[str],
+                await InboundMessage.filter(sha256__in=hashes).values_list("sha256", flat=True),
+            )
+        )
         fresh = [row for row in rows if row.sha256 not in known]
         await InboundMessage.bulk_create(fresh, ignore_conflicts=True)
         uids = [key for key, _ in fetched if isinstance(key, int)]
@@ -129,7 +135,9 @@ async def fetch_from(mailbox: Mailbox, batch_size: int) -> FetchStats:
         state = await _current_state(mailbox, uidvalidity)
         keys = await asyncio.to_thread(mailbox.pending, state.last_uid)
         stats.seen = len(keys)
-        leftovers = [key for key in keys if isinstance(key, int) and key <= state.last_uid]
+        leftovers: list[Key] = [
+            key for key in keys if isinstance(key, int) and key <= state.last_uid
+        ]
         stored = await _already_stored(
             mailbox, uidvalidity, keys if uidvalidity is None else leftovers
         )

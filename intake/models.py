@@ -59,6 +59,7 @@ class TeamMember(Model):
 
 class Ticket(Model):
     id = fields.IntField(primary_key=True)
+    events: fields.ReverseRelation[TicketEvent]
     ref = fields.CharField(max_length=32, unique=True)
     kind = fields.CharField(max_length=32)
     status = fields.CharEnumField(TicketStatus, max_length=16, default=TicketStatus.NEW)
@@ -124,7 +125,7 @@ class OutboundMessage(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharField(max_length=64)
     sender = fields.CharField(max_length=320)
-    recipients = fields.JSONField()
+    recipients: fields.JSONField[list[str]] = fields.JSONField()
     message_id = fields.CharField(max_length=998, unique=True)
     subject = fields.TextField()
     raw_bytes = fields.BinaryField()

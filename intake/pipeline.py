@@ -10,6 +10,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -44,7 +45,7 @@ async def _due_ids(limit: int) -> list[int]:
         .limit(limit)
         .values_list("id", flat=True)
     )
-    return [int(value) for value in ids]
+    return cast(list[int], ids)
 
 
 async def process_one(settings: Settings, inbound_id: int, context: ClassifyContext) -> str | None:
@@ -73,7 +74,6 @@ async def process_one(settings: Settings, inbound_id: int, context: ClassifyCont
             inbound.ticket = result.ticket
             inbound.processed_at = now
             inbound.attempts += 1
-            inbound.last_error = None
             await inbound.save(
                 update_fields=[
                     "state",
@@ -82,7 +82,6 @@ async def process_one(settings: Settings, inbound_id: int, context: ClassifyCont
                     "ticket_id",
                     "processed_at",
                     "attempts",
-                    "last_error",
                 ]
             )
     except Exception as exc:  # any failure parks or reschedules the message, never loses it

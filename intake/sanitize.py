@@ -21,7 +21,7 @@ def display_filename(name: str, limit: int = 120) -> str:
     name = _BIDI.sub("", _CONTROL.sub("", name))
     name = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
     if len(name) > limit:
-        stem, dot, suffix = name.rpartition(".")
+        _stem, dot, suffix = name.rpartition(".")
         keep = suffix[:10] if dot and len(suffix) <= 10 else ""
         name = name[: limit - len(keep) - 2] + "…" + ("." + keep if keep else "")
     return name or "attachment"

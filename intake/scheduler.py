@@ -32,13 +32,15 @@ class Daemon:
         self.in_flight: set[asyncio.Task[None]] = set()
         self.failing: dict[str, str] = {}
 
-    def _job(self, name: str, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    def _job(
+        self, name: str, work: Callable[[], Awaitable[object]]
+    ) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             if self.stop.is_set():
                 return
             task = asyncio.current_task()
             assert task is not None
-            self.in_flight.add(task)  # type: ignore[arg-type]
+            self.in_flight.add(task)
             try:
                 await work()
                 if self.failing.pop(name, None) is not None:
@@ -49,7 +51,7 @@ class Daemon:
                 self._report(name, f"{type(exc).__name__}: {exc}")
                 log.debug("%s failed", name, exc_info=True)
             finally:
-                self.in_flight.discard(task)  # type: ignore[arg-type]
+                self.in_flight.discard(task)
 
         return run
 

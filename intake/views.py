@@ -83,8 +83,16 @@ async def ticket(ref: str) -> dict[str, Any]:
 async def inbound(limit: int | None) -> list[dict[str, Any]]:
     query = InboundMessage.all().order_by("-id")
     query = query.only(
-        "id", "message_id", "state", "outcome", "reason", "received_at", "ticket_id", "size",
-        "attempts", "last_error",
+        "id",
+        "message_id",
+        "state",
+        "outcome",
+        "reason",
+        "received_at",
+        "ticket_id",
+        "size",
+        "attempts",
+        "last_error",
     )
     rows = await (query.limit(limit) if limit else query)
     refs = {

@@ -56,9 +56,7 @@ def test_relative_paths_are_relative_to_the_settings_file(tmp_path: Path) -> Non
         (lambda d: d["database"].update(url="mysql://x"), "database.url"),
     ],
 )
-def test_each_bad_setting_is_named_in_one_line(
-    tmp_path: Path, change: Any, expected: str
-) -> None:
+def test_each_bad_setting_is_named_in_one_line(tmp_path: Path, change: Any, expected: str) -> None:
     data = base_settings(tmp_path)
     change(data)
     message = _error_for(tmp_path, data)

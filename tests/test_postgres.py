@@ -39,7 +39,7 @@ async def test_migrations_apply_and_a_cycle_runs_on_postgresql(
     for n in range(3):
         (tmp_path / "mail" / "new" / f"{n}.eml").write_bytes(make_mail(sender=f"p{n}@example.net"))
     async with running(pg_settings):
-        assert connections.get("default").capabilities.dialect == "postgres"
+        assert connections.get("postgres").capabilities.dialect == "postgres"
         stats = await poll_once(pg_settings)
         assert stats.process.outcomes == {"ticket_created": 3}
         refs = sorted(await Ticket.all().values_list("ref", flat=True))

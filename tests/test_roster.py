@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -65,5 +66,5 @@ def test_instants_before_the_start_still_have_someone_on_duty(tmp_path: Path) ->
 def test_upcoming_shifts_are_consecutive(tmp_path: Path) -> None:
     shifts = upcoming_shifts(_settings(tmp_path, period="3d"), datetime(2026, 2, 1, tzinfo=UTC), 4)
     assert len(shifts) == 4
-    for earlier, later in zip(shifts, shifts[1:], strict=False):
+    for earlier, later in itertools.pairwise(shifts):
         assert earlier.ends == later.starts

@@ -8,6 +8,7 @@ someone else flagged.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 
@@ -19,7 +20,13 @@ from intake.errors import MailboxError
 from intake.mailbox import Key
 
 PROCESSED_KEYWORD = b"$IntakeProcessed"
-IMAP_ERRORS = (IMAPClientError, OSError, ssl.SSLError, socket.timeout, EOFError)
+IMAP_ERRORS: tuple[type[BaseException], ...] = (
+    IMAPClientError,
+    OSError,
+    ssl.SSLError,
+    socket.timeout,
+    EOFError,
+)
 
 
 def tls_context(ca_file: object) -> ssl.SSLContext:
@@ -115,10 +122,8 @@ class ImapMailbox:
         try:
             client.logout()
         except IMAP_ERRORS:
-            try:
+            with contextlib.suppress(*IMAP_ERRORS):
                 client.shutdown()
-            except IMAP_ERRORS:
-                pass
 
 
 def _text(exc: BaseException) -> str:

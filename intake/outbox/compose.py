@@ -39,7 +39,9 @@ class Recipient:
 
     def header(self) -> str:
         local, domain = self.email.rsplit("@", 1)
-        return str(HeaderAddress(display_name=header_text(self.name), username=local, domain=domain))
+        return str(
+            HeaderAddress(display_name=header_text(self.name), username=local, domain=domain)
+        )
 
 
 @dataclass(frozen=True)

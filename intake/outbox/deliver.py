@@ -7,6 +7,7 @@ message in flight, never lose one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl
@@ -134,10 +135,8 @@ class SmtpTransport:
 
 
 async def _quietly_close(client: aiosmtplib.SMTP) -> None:
-    try:
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError, RuntimeError):
         client.close()
-    except (aiosmtplib.SMTPException, OSError, RuntimeError):
-        pass
 
 
 def make_transport(settings: Settings) -> Transport:
@@ -158,7 +157,8 @@ class DeliveryStats:
 def retry_delay(config: OutboundSettings, attempts: int) -> timedelta:
     base = parse_duration(config.retry_after)
     ceiling = parse_duration(config.max_retry_after)
-    return min(base * (2 ** max(attempts - 1, 0)), ceiling)
+    factor: int = 2 ** max(attempts - 1, 0)
+    return min(base * factor, ceiling)
 
 
 async def _record_failure(

@@ -31,10 +31,16 @@ class Daemon:
         self.stop = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
         self.failing: dict[str, str] = {}
+        self.scheduler = AsyncIOScheduler(
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+        )
 
     def _job(
-        self, name: str, work: Callable[[], Awaitable[object]]
+        self, name: str, work: Callable[[], Awaitable[bool]], wakes: str | None
     ) -> Callable[[], Awaitable[None]]:
+        """Wrap a job: one log line per new failure; when it did something, wake `wakes` now
+        instead of at its next interval, so a report is acknowledged seconds after it is fetched."""
+
         async def run() -> None:
             if self.stop.is_set():
                 return
@@ -42,7 +48,8 @@ class Daemon:
             assert task is not None
             self.in_flight.add(task)
             try:
-                await work()
+                if await work() and wakes and not self.stop.is_set():
+                    self.scheduler.modify_job(wakes, next_run_time=datetime.now(UTC))
                 if self.failing.pop(name, None) is not None:
                     log.info("%s: working again", name)
             except IntakeError as exc:
@@ -61,26 +68,28 @@ class Daemon:
             log.error("%s: %s", name, error)
         self.failing[name] = error
 
+    async def _fetch(self) -> bool:
+        return (await fetch_once(self.settings)).stored > 0
+
+    async def _process(self) -> bool:
+        return (await process_pending(self.settings, self.stop)).processed > 0
+
+    async def _deliver(self) -> bool:
+        await deliver_once(self.settings, self.stop)
+        return False
+
     async def serve(self) -> None:
         settings = self.settings
+        scheduler = self.scheduler
         async with running(settings):
-            scheduler = AsyncIOScheduler(
-                job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
-            )
-            jobs = {
-                "fetch": (settings.schedule.fetch_every, lambda: fetch_once(settings)),
-                "process": (
-                    settings.schedule.process_every,
-                    lambda: process_pending(settings, self.stop),
-                ),
-                "deliver": (
-                    settings.schedule.deliver_every,
-                    lambda: deliver_once(settings, self.stop),
-                ),
+            jobs: dict[str, tuple[str, Callable[[], Awaitable[bool]], str | None]] = {
+                "fetch": (settings.schedule.fetch_every, self._fetch, "process"),
+                "process": (settings.schedule.process_every, self._process, "deliver"),
+                "deliver": (settings.schedule.deliver_every, self._deliver, None),
             }
-            for name, (every, work) in jobs.items():
+            for name, (every, work, wakes) in jobs.items():
                 scheduler.add_job(
-                    self._job(name, work),
+                    self._job(name, work, wakes),
                     "interval",
                     seconds=parse_duration(every).total_seconds(),
                     id=name,
@@ -100,9 +109,10 @@ class Daemon:
             try:
                 await self.stop.wait()
             finally:
-                scheduler.shutdown(wait=False)
+                scheduler.pause()  # no new runs; the ones in flight finish their message
                 if self.in_flight:
                     await asyncio.gather(*self.in_flight, return_exceptions=True)
+                scheduler.shutdown(wait=False)
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
         log.info("intake stopped")

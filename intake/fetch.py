@@ -118,7 +118,11 @@ async def _store(
                 await InboundMessage.filter(sha256__in=hashes).values_list("sha256", flat=True),
             )
         )
-        fresh = [row for row in rows if row.sha256 not in known]
+        fresh = []
+        for row in rows:  # identical bytes, in this batch or stored before, are stored once
+            if row.sha256 not in known:
+                known.add(row.sha256)
+                fresh.append(row)
         await InboundMessage.bulk_create(fresh, ignore_conflicts=True)
         uids = [key for key, _ in fetched if isinstance(key, int)]
         if uids and max(uids) > state.last_uid:

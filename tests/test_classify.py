@@ -1,0 +1,310 @@
+"""Each rule of `intake.classify`, what triggers it, and the order they are asked in.
+
+A human report read as machine mail is lost silently; machine mail read as a report gets an
+answer and can start a loop. Both directions are tested here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from intake.classify import RULE_TABLE, RULES, ClassifyContext, Kind, Verdict, classify
+from intake.parse import ParsedMessage, parse_message
+from tests.support import make_mail
+
+OWN = "info@example.org"
+CONTEXT = ClassifyContext(own_addresses=frozenset({OWN}))
+
+
+@pytest.fixture(autouse=True)
+def _quiet_mailparser() -> Iterator[None]:
+    logger = logging.getLogger("mailparser")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
+
+
+def raw_mail(*header_lines: str, body: str = "Hello.\n") -> bytes:
+    return ("\n".join(header_lines) + "\n\n" + body).encode()
+
+
+def person(**headers: str) -> bytes:
+    """An ordinary message from a person, with extra headers."""
+    return make_mail(headers=headers)
+
+
+def verdict_of(raw: bytes) -> Verdict:
+    return classify(parse_message(raw), CONTEXT)
+
+
+@dataclass(frozen=True)
+class Case:
+    raw: bytes
+    kind: str
+    reason: str  # a part of the reason that names the evidence
+
+
+DSN = raw_mail(
+    "From: Mail Delivery System <mta@example.com>",
+    "Subject: Your message",
+    'Content-Type: multipart/report; report-type="delivery-status"; boundary="B"',
+    body="--B\nContent-Type: text/plain\n\nfailed\n--B\n"
+    "Content-Type: message/delivery-status\n\nAction: failed\n--B--\n",
+)
+
+# One message per rule; each also carries nothing that an earlier rule would catch.
+CASES: dict[str, Case] = {
+    "own_address": Case(
+        raw_mail(f"From: Example Team <{OWN.upper()}>", "Subject: copy"),
+        Kind.OWN_ADDRESS,
+        f"own address {OWN}",
+    ),
+    "delivery_report": Case(DSN, Kind.BOUNCE, "report-type=delivery-status"),
+    "auto_submitted": Case(
+        person(**{"Auto-Submitted": "auto-replied"}),
+        Kind.AUTO_REPLY,
+        "Auto-Submitted: auto-replied",
+    ),
+    "empty_return_path": Case(
+        raw_mail("Return-Path: < >", "From: someone@example.net", "Subject: x"),
+        Kind.BOUNCE,
+        "empty Return-Path",
+    ),
+    "null_from": Case(
+        raw_mail("From: MAILER-DAEMON <>", "Subject: Mail delivery problem"),
+        Kind.BOUNCE,
+        "null From address",
+    ),
+    "role_sender": Case(
+        raw_mail("From: Mail Delivery Subsystem <MAILER-DAEMON>", "Subject: Returned"),
+        Kind.BOUNCE,
+        "role address mailer-daemon",
+    ),
+    "precedence": Case(person(Precedence="bulk"), Kind.BULK, "Precedence: bulk"),
+    "list_headers": Case(person(**{"List-Id": "<announce.example.net>"}), Kind.BULK, "List-Id"),
+    "vendor_auto_reply": Case(
+        person(**{"X-Autoreply": "yes"}), Kind.AUTO_REPLY, "X-Autoreply header"
+    ),
+    "complaint_subject": Case(
+        raw_mail("From: staff@hotmail.com", "Subject:  complaint about message from 192.0.2.222"),
+        Kind.BOUNCE,
+        "abuse-complaint subject",
+    ),
+    "ooo_subject": Case(
+        make_mail(subject="Automatic reply: Harassment on the forum"),
+        Kind.AUTO_REPLY,
+        "automatic-reply subject",
+    ),
+    "report": Case(make_mail(), Kind.REPORT, "new mail from a person"),
+}
+
+
+def test_every_rule_has_a_case() -> None:
+    assert set(CASES) == set(RULES) == set(RULE_TABLE)
+
+
+@pytest.mark.parametrize("rule", list(CASES))
+def test_rule_fires_with_its_kind_and_reason(rule: str) -> None:
+    case = CASES[rule]
+    verdict = verdict_of(case.raw)
+    assert verdict.rule == rule
+    assert verdict.kind == case.kind
+    assert case.reason in verdict.reason
+
+
+@pytest.mark.parametrize("rule", [name for name in CASES if name != "report"])
+def test_rule_alone_matches_only_its_case(rule: str) -> None:
+    """Each rule says nothing about an ordinary report, so every case above is that rule's doing."""
+    ordinary = parse_message(make_mail())
+    assert RULE_TABLE[rule](ordinary, CONTEXT) is None
+
+
+# --- details of single rules ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("report_type", "kind"),
+    [
+        ("delivery-status", Kind.BOUNCE),
+        ("feedback-report", Kind.BOUNCE),
+        ("disposition-notification", Kind.BOUNCE),
+        ("something-else", Kind.AUTO_REPLY),
+    ],
+)
+def test_delivery_report_types(report_type: str, kind: str) -> None:
+    raw = DSN.replace(b"delivery-status", report_type.encode())
+    verdict = verdict_of(raw)
+    assert (verdict.rule, verdict.kind) == ("delivery_report", kind)
+
+
+def test_auto_submitted_no_is_a_person() -> None:
+    assert verdict_of(person(**{"Auto-Submitted": "no"})).kind == Kind.REPORT
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("MAILER-DAEMON@mx.example.com", Kind.BOUNCE),
+        ("postmaster@example.com", Kind.BOUNCE),
+        ("post_master@vtext.example.com", Kind.BOUNCE),
+        ("mailer_daemon@example.com", Kind.BOUNCE),
+        ("noreply@example.com", Kind.BULK),
+        ("no-reply@example.com", Kind.BULK),
+        ("do-not-reply@example.com", Kind.BULK),
+        ("bounces+abc=example.org@example.com", Kind.BULK),
+    ],
+)
+def test_role_senders(address: str, kind: str) -> None:
+    verdict = verdict_of(raw_mail(f"From: {address}", "Subject: Re: Test message"))
+    assert (verdict.rule, verdict.kind) == ("role_sender", kind)
+
+
+def test_role_reply_to_counts_too() -> None:
+    verdict = verdict_of(person(**{"Reply-To": "noreply@example.com"}))
+    assert (verdict.rule, verdict.kind) == ("role_sender", Kind.BULK)
+
+
+@pytest.mark.parametrize("name", ["X-MLServer", "X-ML-Name", "X-Mailman-Version", "Mailing-List"])
+def test_list_software_headers(name: str) -> None:
+    verdict = verdict_of(person(**{name: "fml [fml 4.0.3 release]"}))
+    assert (verdict.rule, verdict.kind) == ("list_headers", Kind.BULK)
+
+
+@pytest.mark.parametrize("origin", ["192.0.2.222", "2001:db8::1"])
+def test_complaint_subject_needs_an_ip_address(origin: str) -> None:
+    verdict = verdict_of(make_mail(subject=f"complaint about message from {origin}"))
+    assert (verdict.rule, verdict.kind) == ("complaint_subject", Kind.BOUNCE)
+
+
+def test_apple_vacation_header() -> None:
+    verdict = verdict_of(person(**{"X-Apple-Action": "VACATION"}))
+    assert (verdict.rule, verdict.kind) == ("vendor_auto_reply", Kind.AUTO_REPLY)
+    assert verdict_of(person(**{"X-Apple-Action": "SOMETHING"})).kind == Kind.REPORT
+
+
+@pytest.mark.parametrize(
+    ("subject", "kind"),
+    [
+        ("Automatic reply: Harassment report", Kind.AUTO_REPLY),
+        ("Auto reply: Nyaan", Kind.AUTO_REPLY),
+        ("AutoReply", Kind.AUTO_REPLY),
+        ("Out of Office: your message", Kind.AUTO_REPLY),
+        ("Out of Office AutoReply: your message", Kind.AUTO_REPLY),
+        ("Abwesenheitsnotiz: Ihre Nachricht", Kind.AUTO_REPLY),
+        ("Automatische Antwort: Ihre Nachricht", Kind.AUTO_REPLY),
+        ("Réponse automatique : votre message", Kind.AUTO_REPLY),
+        ("Delivery Status Notification (Failure)", Kind.BOUNCE),
+        ("Undeliverable: Harassment report", Kind.BOUNCE),
+        ("Undelivered Mail Returned to Sender", Kind.BOUNCE),
+        ("Returned mail: see transcript for details", Kind.BOUNCE),
+        ("Mail delivery failed: returning message to sender", Kind.BOUNCE),
+        ("Mail delivery failed", Kind.BOUNCE),
+        ("failure notice", Kind.BOUNCE),
+    ],
+)
+def test_machine_subjects(subject: str, kind: str) -> None:
+    verdict = verdict_of(make_mail(subject=subject))
+    assert (verdict.rule, verdict.kind) == ("ooo_subject", kind)
+
+
+# --- people must stay people ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Absence of moderation in #general",
+        "Absent moderators again",
+        "Vacation meetup: a participant harassed me",
+        "Away from keyboard, someone used my account",
+        "Out-of-office party incident",
+        "Out of office hours someone kept messaging me",
+        "Undelivered promises of the organisers",
+        "Mail delivery failed for my first report, so again",
+        "Re: Automatic reply: Harassment on the forum",
+        "Fwd: Returned mail: see transcript for details",
+        "Complaint about message from John in the chat",
+        "Complaint about message from Abe",
+        "complaint about message from dad",
+        "Delivery of the talk was insulting",
+    ],
+)
+def test_subjects_people_write_stay_reports(subject: str) -> None:
+    assert verdict_of(make_mail(subject=subject)).kind == Kind.REPORT
+
+
+def test_x_auto_response_suppress_alone_is_a_person() -> None:
+    """Exchange puts it on ordinary mail; it asks others not to auto-reply, and says no more."""
+    verdict = verdict_of(person(**{"X-Auto-Response-Suppress": "DR, RN, NRN, OOF, AutoReply"}))
+    assert verdict.kind == Kind.REPORT
+
+
+def test_a_person_forwarding_a_bounce_is_a_person() -> None:
+    raw = make_mail(
+        subject="Fwd: Returned mail: see transcript for details",
+        body="My mail to the moderators bounced, see below.\n\n"
+        "> From: Mail Delivery Subsystem <MAILER-DAEMON>\n"
+        "> Auto-Submitted: auto-replied\n"
+        "> Return-Path: <>\n",
+    )
+    assert verdict_of(raw).kind == Kind.REPORT
+
+
+def test_a_person_attaching_a_message_is_a_person() -> None:
+    """The headers of an attached message (message/rfc822) are not the message's own."""
+    raw = raw_mail(
+        "From: Sam <sam@example.net>",
+        "Subject: original as attachment",
+        'Content-Type: multipart/mixed; boundary="B"',
+        body="--B\nContent-Type: text/plain\n\nSee the attached bounce.\n--B\n"
+        "Content-Type: message/rfc822\nContent-Disposition: attachment\n\n"
+        "From: MAILER-DAEMON <>\nAuto-Submitted: auto-generated\nPrecedence: bulk\n"
+        "Subject: Undeliverable: x\n\nfailed\n--B--\n",
+    )
+    verdict = verdict_of(raw)
+    assert verdict.kind == Kind.REPORT
+    assert parse_message(raw).header("Precedence") is None
+
+
+def test_body_lines_are_not_headers_whatever_the_line_ending() -> None:
+    for end in ("\n", "\r\n", "\r"):
+        raw = end.join(
+            ["From: sam@example.net", "Subject: report", "", "Precedence: bulk", "List-Id: <x>"]
+        )
+        assert verdict_of(raw.encode()).kind == Kind.REPORT, repr(end)
+
+
+def test_a_message_without_from_is_a_report() -> None:
+    assert verdict_of(raw_mail("Subject: anonymous tip")).kind == Kind.REPORT
+
+
+# --- order ------------------------------------------------------------------------------------
+
+
+def test_own_address_comes_before_everything() -> None:
+    raw = DSN.replace(b"mta@example.com", OWN.encode()).replace(
+        b"Subject:", b"Auto-Submitted: auto-replied\nPrecedence: bulk\nSubject:"
+    )
+    message = parse_message(raw)
+    matching = [name for name in RULES if RULE_TABLE[name](message, CONTEXT) is not None]
+    assert matching[0] == "own_address"
+    assert {"delivery_report", "auto_submitted", "precedence"} <= set(matching)
+    assert classify(message, CONTEXT).rule == "own_address"
+
+
+def test_order_is_fixed_with_report_last() -> None:
+    assert RULES[0] == "own_address"
+    assert RULES[-1] == "report"
+    assert RULES.index("delivery_report") < RULES.index("ooo_subject")
+
+
+def test_rules_can_be_narrowed_and_fall_back_to_report() -> None:
+    message: ParsedMessage = parse_message(person(Precedence="bulk"))
+    assert classify(message, CONTEXT, rules=("precedence",)).rule == "precedence"
+    fallback = classify(message, CONTEXT, rules=("own_address",))
+    assert (fallback.kind, fallback.rule) == (Kind.REPORT, "default")

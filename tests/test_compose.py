@@ -1,0 +1,91 @@
+"""Outbound composition: nothing from inbound mail can reach a header or a template's logic."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+import pytest
+from jinja2 import UndefinedError
+
+from intake.config import Settings
+from intake.cycle import poll_once
+from intake.models import OutboundMessage, Ticket
+from intake.outbox.compose import render
+from intake.sanitize import display_filename, header_text
+from tests.servers import Dovecot, SmtpSink
+from tests.support import REPO, make_mail
+
+
+def test_an_undefined_template_variable_is_an_error() -> None:
+    with pytest.raises(UndefinedError):
+        render(REPO / "templates", "acknowledgement", {"ref": "COC-2026-0001"})
+
+
+def test_every_template_has_a_subject_and_a_text_block() -> None:
+    for template in (REPO / "templates").glob("*.j2"):
+        source = template.read_text()
+        assert "{% block subject %}" in source and "{% block text %}" in source, template.name
+
+
+def test_header_text_removes_line_breaks_and_controls() -> None:
+    assert header_text("Evil\r\nBcc: victim@example.com") == "Evil Bcc: victim@example.com"
+    assert "\n" not in header_text("a\u2028b\x00c")
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\x\\report.pdf", "report.pdf"),
+        ("invoice\u202egpj.exe", "invoicegpj.exe"),
+        ("a\x00b.txt", "ab.txt"),
+        ("", "attachment"),
+    ],
+)
+def test_attachment_names_are_neutralised_for_display(given: str, shown: str) -> None:
+    assert display_filename(given) == shown
+
+
+def test_a_very_long_attachment_name_is_shortened_keeping_its_extension() -> None:
+    shown = display_filename("x" * 500 + ".pdf")
+    assert len(shown) <= 120 and shown.endswith(".pdf")
+
+
+async def test_hostile_sender_names_and_template_syntax_stay_inert(
+    db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+) -> None:
+    hostile = (
+        b"From: =?utf-8?q?Mallory_=0D=0ABcc:_victim@example.com?= <mallory@example.net>\r\n"
+        b"To: info@example.org\r\n"
+        b"Subject: {{ organisation.address }} {% for x in range(3) %}loop{% endfor %}\r\n"
+        b"Message-ID: <hostile@example.net>\r\n"
+        b"\r\n"
+        b"{{ 7 * 7 }} and {% raw %}{% endraw %}\r\n"
+    )
+    dovecot.append(hostile, folder=folder)
+    await poll_once(db)
+    sent = sink.wait_for(2)
+    ticket = await Ticket.get()
+    assert ticket.subject.startswith("{{ organisation.address }}")
+    for captured in sent:
+        assert captured.rcpt_tos != ["victim@example.com"]
+        headers = captured.data.split(b"\r\n\r\n", 1)[0]
+        assert b"\r\nBcc:" not in headers and b"\nBcc:" not in headers
+    notice = next(m for m in sent if m.rcpt_tos != ["mallory@example.net"]).parsed()
+    text = notice.get_content()
+    assert "{{ 7 * 7 }}" in text and "49" not in text
+    assert "loop" not in notice["Subject"]
+
+
+async def test_the_acknowledgement_never_echoes_the_report(
+    db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+) -> None:
+    dovecot.append(
+        make_mail(subject="Jordan threatened me", body="Jordan wrote that they know my address."),
+        folder=folder,
+    )
+    await poll_once(db)
+    row = await OutboundMessage.get(kind="acknowledgement")
+    ack = message_from_bytes(row.raw_bytes, policy=policy.default)
+    assert "Jordan" not in str(ack["Subject"])
+    assert "Jordan" not in ack.get_content()  # type: ignore[attr-defined]

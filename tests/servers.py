@@ -107,117 +107,52 @@ def _san_entries(hostname: str) -> list[str]:
 def make_self_signed_cert(
     directory: Path,
     hostname: str = "127.0.0.1",
-    *,
-    backend: Literal["auto", "openssl", "cryptography"] = "auto",
 ) -> tuple[Path, Path]:
     """Write a self-signed certificate and its key into ``directory``; return (cert, key).
 
     The certificate is valid for IP 127.0.0.1, DNS localhost and ``hostname``, so a client using
-    ``ssl.create_default_context(cafile=cert)`` verifies it. With ``backend="auto"`` the
-    ``openssl`` CLI is used when present (an EC P-256 key: milliseconds), else ``cryptography``.
+    ``ssl.create_default_context(cafile=cert)`` verifies it. Made with the ``openssl`` CLI (an
+    EC P-256 key: milliseconds), which scripts/test installs.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     cert_path = directory / "cert.pem"
     key_path = directory / "key.pem"
     san = ",".join(_san_entries(hostname))
-    openssl = shutil.which("openssl") if backend != "cryptography" else None
-    if backend == "openssl" and not openssl:
-        raise RuntimeError("openssl CLI not found")
-    if openssl:
-        subprocess.run(
-            [
-                openssl,
-                "req",
-                "-x509",
-                "-nodes",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-sha256",
-                "-days",
-                "30",
-                "-subj",
-                f"/CN={hostname}",
-                "-keyout",
-                str(key_path),
-                "-out",
-                str(cert_path),
-                "-addext",
-                f"subjectAltName={san}",
-                "-addext",
-                "keyUsage=critical,digitalSignature,keyCertSign",
-                "-addext",
-                "extendedKeyUsage=serverAuth",
-            ],
-            check=True,
-            capture_output=True,
-        )
-    else:
-        _make_cert_with_cryptography(cert_path, key_path, hostname)
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise RuntimeError("the openssl command is not installed (scripts/test installs it)")
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-sha256",
+            "-days",
+            "30",
+            "-subj",
+            f"/CN={hostname}",
+            "-keyout",
+            str(key_path),
+            "-out",
+            str(cert_path),
+            "-addext",
+            f"subjectAltName={san}",
+            "-addext",
+            "keyUsage=critical,digitalSignature,keyCertSign",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ],
+        check=True,
+        capture_output=True,
+    )
     key_path.chmod(0o644)  # test material; servers running as another user must read it
     return cert_path, key_path
-
-
-def _make_cert_with_cryptography(cert_path: Path, key_path: Path, hostname: str) -> None:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    alt_names: list[x509.GeneralName] = []
-    for entry in _san_entries(hostname):
-        kind, _, value = entry.partition(":")
-        if kind == "IP":
-            alt_names.append(x509.IPAddress(ipaddress.ip_address(value)))
-        else:
-            alt_names.append(x509.DNSName(value))
-    now = datetime.datetime.now(datetime.UTC)
-    public_key = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
 
 
 def client_ssl_context(cafile: Path) -> ssl.SSLContext:

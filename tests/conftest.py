@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,16 @@ from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink
 from tests.support import base_settings, settings_from, unique_folder
 
 IMAP_PASSWORD_ENV = "INTAKE_TEST_IMAP_PASSWORD"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_mailparser() -> Iterator[None]:
+    """mail-parser logs a warning for every MIME part type it does not show: noise here."""
+    logger = logging.getLogger("mailparser")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

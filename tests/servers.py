@@ -230,7 +230,29 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-_live_servers: weakref.WeakSet[Any] = weakref.WeakSet()
+class _Server:
+    """A server the tests start and stop: `with Server(...) as server:` starts and closes it."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+_live_servers: weakref.WeakSet[_Server] = weakref.WeakSet()
 
 
 @atexit.register
@@ -300,7 +322,7 @@ def _find_dovecot() -> str:
     return found
 
 
-class Dovecot:
+class Dovecot(_Server):
     """A throwaway Dovecot IMAP server (maildir storage, plain-text passwords).
 
     Use as a context manager, or call :meth:`start` and :meth:`close`. The processed folder of the
@@ -550,18 +572,6 @@ service auth-worker {{
             _remove_fallback_dir(self._directory, self.root)
         _live_servers.discard(self)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<Dovecot {self.host}:{self.port} ssl_port={self.ssl_port} root={self.root}>"
 
@@ -776,7 +786,7 @@ class _SinkController(Controller):
             return _CountingSMTP(self._sink, self.handler, **self.SMTP_kwargs)
 
 
-class SmtpSink:
+class SmtpSink(_Server):
     """An SMTP server (aiosmtpd, in its own thread) that keeps every message it accepts."""
 
     host: str
@@ -874,18 +884,6 @@ class SmtpSink:
 
     close = stop
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         return f"<SmtpSink {self.host}:{self.port} messages={len(self.messages)}>"
 
@@ -944,7 +942,7 @@ _DB_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 _PG_TOOLS = ("initdb", "pg_ctl", "postgres", "psql")
 
 
-class Postgres:
+class Postgres(_Server):
     """A throwaway PostgreSQL cluster (trust auth, no fsync) on 127.0.0.1.
 
     ``initdb`` refuses to run as root, so as root every server-side command runs as ``nobody``
@@ -1102,18 +1100,6 @@ class Postgres:
         if self._root_is_fallback:
             _remove_fallback_dir(self._directory, self.root)
         _live_servers.discard(self)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Postgres {self.host}:{self.port} root={self.root}>"

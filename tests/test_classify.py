@@ -6,8 +6,6 @@ answer and can start a loop. Both directions are tested here.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -18,15 +16,6 @@ from tests.support import make_mail
 
 OWN = "info@example.org"
 CONTEXT = ClassifyContext(own_addresses=frozenset({OWN}))
-
-
-@pytest.fixture(autouse=True)
-def _quiet_mailparser() -> Iterator[None]:
-    logger = logging.getLogger("mailparser")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 def raw_mail(*header_lines: str, body: str = "Hello.\n") -> bytes:

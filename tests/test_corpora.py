@@ -11,17 +11,14 @@ Run with `-s` to see one summary line per corpus.
 from __future__ import annotations
 
 import hashlib
-import logging
 import mailbox
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from intake.config import Settings
 from intake.cycle import running
@@ -50,16 +47,6 @@ FORWARDED_BY_A_PERSON = {
     "maildir/bsd/lhost-sendmail-14.eml": "shironeko@example.jp",
     "mailbox/mbox-0#35": "original-sender@example.jp",
 }
-
-
-@pytest.fixture(autouse=True)
-def _quiet_mailparser() -> Iterator[None]:
-    """mail-parser warns about every DSN part it does not show; hundreds of lines of noise here."""
-    logger = logging.getLogger("mailparser")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 @dataclass(frozen=True)

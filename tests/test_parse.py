@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,16 +19,6 @@ from intake.parse import Address, ParsedMessage, decode_words, parse_message, ra
 from tests.support import CORPORA, make_mail
 
 STALWART = CORPORA / "stalwart-mail-parser" / "eml"
-
-
-@pytest.fixture(autouse=True)
-def _quiet_mailparser() -> Iterator[None]:
-    """mail-parser logs a warning for every part type it does not show; not our concern here."""
-    logger = logging.getLogger("mailparser")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 def mail(*header_lines: bytes, body: bytes = b"Hello.\n", end: bytes = b"\n") -> bytes:

@@ -64,6 +64,35 @@ async def _store_attachments(
     return listed
 
 
+async def _send(
+    context: HandlerContext,
+    ticket: Ticket,
+    kind: str,
+    to: Recipient,
+    variables: dict[str, Any],
+    *,
+    internal: bool,
+    **queue_options: Any,
+) -> None:
+    """Queue one email about this case and record it in the case's thread."""
+    outbound = await queue_email(
+        context.settings,
+        kind=kind,
+        to=[to],
+        context={"organisation": _organisation_context(context), "ref": ticket.ref, **variables},
+        ticket=ticket,
+        **queue_options,
+    )
+    await TicketEvent.create(
+        ticket=ticket,
+        kind=EventKind.OUTBOUND,
+        author=context.settings.organisation.address,
+        body=f"{kind.capitalize()} sent to {to.email}",
+        internal=internal,
+        outbound=outbound,
+    )
+
+
 async def handle_report(context: HandlerContext) -> HandlerResult:
     settings, message = context.settings, context.message
     reporter = message.from_
@@ -86,43 +115,33 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     )
     attachments = await _store_attachments(context, ticket, event)
 
-    organisation = _organisation_context(context)
     answer_to = message.sender
     acknowledged = answer_to is not None and valid_address(answer_to.email)
     if acknowledged and answer_to is not None:
-        acknowledgement = await queue_email(
-            settings,
-            kind="acknowledgement",
-            to=[Recipient(answer_to.email, answer_to.name)],
-            context={
-                "organisation": organisation,
-                "ref": ticket.ref,
+        await _send(
+            context,
+            ticket,
+            "acknowledgement",
+            Recipient(answer_to.email, answer_to.name),
+            {
                 "reporter_name": header_text(reporter.name if reporter else ""),
                 "readers": [assignee.name],
                 "next_contact": human_duration(parse_duration(settings.deadlines.first_response)),
             },
-            ticket=ticket,
+            internal=False,
             answering=context.inbound,
             answering_message_id=message.message_id,
             references=message.references,
         )
-        await TicketEvent.create(
-            ticket=ticket,
-            kind=EventKind.OUTBOUND,
-            author=settings.organisation.address,
-            body=f"Acknowledgement sent to {answer_to.email}",
-            outbound=acknowledgement,
-        )
         ticket.acknowledged_at = context.now
         await ticket.save(update_fields=["acknowledged_at"])
 
-    notice = await queue_email(
-        settings,
-        kind="assignment",
-        to=[Recipient(assignee.email, assignee.name)],
-        context={
-            "organisation": organisation,
-            "ref": ticket.ref,
+    await _send(
+        context,
+        ticket,
+        "assignment",
+        Recipient(assignee.email, assignee.name),
+        {
             "assignee_name": assignee.name,
             "reporter": str(reporter) if reporter else "(no sender address)",
             "subject": message.subject,
@@ -132,16 +151,8 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             "acknowledged": acknowledged,
             "defects": list(message.defects),
         },
-        ticket=ticket,
-        auto_submitted="auto-generated",
-    )
-    await TicketEvent.create(
-        ticket=ticket,
-        kind=EventKind.OUTBOUND,
-        author=settings.organisation.address,
-        body=f"Assignment notice sent to {assignee.email}",
         internal=True,
-        outbound=notice,
+        auto_submitted="auto-generated",
     )
     reason = f"{context.verdict.reason}; assigned to {assignee.email}"
     if not acknowledged:

@@ -12,9 +12,11 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.headerregistry import Address as HeaderAddress
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,8 @@ class Recipient:
     name: str = ""
 
     def header(self) -> str:
-        local, domain = self.email.rsplit("@", 1)
-        return str(
-            HeaderAddress(display_name=header_text(self.name), username=local, domain=domain)
-        )
+        """`Name <address>`, the name quoted or RFC 2047-encoded as needed."""
+        return formataddr((header_text(self.name), self.email), charset="utf-8")
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,17 @@ def new_message_id(settings: Settings) -> str:
     return f"<intake.{uuid.uuid4().hex}@{settings.organisation.domain}>"
 
 
+def _encoded(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+    """7bit when it can be, else UTF-8 in base64 (encoded in C, unlike quoted-printable)."""
+    if text.isascii() and all(len(line) <= 900 for line in text.splitlines()):
+        return MIMEText(text, subtype, "us-ascii")
+    return MIMEText(text, subtype, "utf-8")
+
+
 def build_message(
     settings: Settings,
     *,
@@ -91,13 +102,20 @@ def build_message(
     answering_message_id: str | None,
     references: tuple[str, ...],
     auto_submitted: str | None,
-) -> EmailMessage:
+) -> Message:
+    """The email as bytes-ready compat32 message: much cheaper to build than EmailMessage, which
+    re-parses every header it is given. Every header value here is ours or passed header_text."""
     organisation = settings.organisation
-    message = EmailMessage()
-    sender = Recipient(organisation.address, organisation.display_name)
-    message["From"] = sender.header()
+    message: Message
+    if rendered.html:
+        message = MIMEMultipart("alternative")
+        message.attach(_text_part(rendered.text, "plain"))
+        message.attach(_text_part(rendered.html, "html"))
+    else:
+        message = _text_part(rendered.text, "plain")
+    message["From"] = Recipient(organisation.address, organisation.display_name).header()
     message["To"] = ", ".join(recipient.header() for recipient in to)
-    message["Subject"] = rendered.subject
+    message["Subject"] = _encoded(rendered.subject)
     message["Date"] = format_datetime(datetime.now(UTC), usegmt=True)
     message["Message-ID"] = message_id
     if answering_message_id:
@@ -106,9 +124,6 @@ def build_message(
     if auto_submitted:
         message["Auto-Submitted"] = auto_submitted
         message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(rendered.text)
-    if rendered.html:
-        message.add_alternative(rendered.html, subtype="html")
     return message
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from intake.config import Settings
 from intake.db import database
@@ -16,6 +17,7 @@ from intake.pipeline import ProcessStats, process_pending
 from intake.team import sync_team
 
 log = logging.getLogger("intake")
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -34,8 +36,31 @@ class CycleStats:
     deliver: DeliveryStats
 
 
+async def _then_signal(work: Awaitable[T], done: asyncio.Event) -> T:
+    try:
+        return await work
+    finally:
+        done.set()
+
+
 async def poll_once(settings: Settings, stop: asyncio.Event | None = None) -> CycleStats:
-    fetched = await fetch_once(settings)
-    processed = await process_pending(settings, stop)
-    delivered = await deliver_once(settings, stop)
-    return CycleStats(fetch=fetched, process=processed, deliver=delivered)
+    """Fetch, process and deliver, as a pipeline: each stage starts at once and works on what
+    the stage before it has committed, so the first acknowledgement leaves within seconds and
+    waiting on the IMAP and SMTP servers overlaps with processing. A failing stage does not
+    stop the others (queued mail is still delivered when the mailbox is down); its error is
+    raised once all three have finished."""
+    fetched, processed = asyncio.Event(), asyncio.Event()
+    results = await asyncio.gather(
+        _then_signal(fetch_once(settings), fetched),
+        _then_signal(process_pending(settings, stop, upstream=fetched), processed),
+        deliver_once(settings, stop, upstream=processed),
+        return_exceptions=True,
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    fetch_stats, process_stats, deliver_stats = results
+    assert isinstance(fetch_stats, FetchStats)
+    assert isinstance(process_stats, ProcessStats)
+    assert isinstance(deliver_stats, DeliveryStats)
+    return CycleStats(fetch=fetch_stats, process=process_stats, deliver=deliver_stats)

@@ -20,6 +20,7 @@ from handlers.base import HandlerContext
 from intake.classify import ClassifyContext, classify
 from intake.config import Settings, parse_duration
 from intake.models import InboundMessage, InboundState, Outcome
+from intake.outbox.deliver import IDLE_WAIT_SECONDS
 from intake.parse import parse_message
 
 log = logging.getLogger("intake.pipeline")
@@ -129,14 +130,25 @@ async def _record_failure(settings: Settings, inbound_id: int, exc: Exception) -
     return Outcome.FAILED
 
 
-async def process_pending(settings: Settings, stop: asyncio.Event | None = None) -> ProcessStats:
-    """Process every due message, batch by batch; between messages, honour `stop`."""
+async def process_pending(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    upstream: asyncio.Event | None = None,
+) -> ProcessStats:
+    """Process every due message, batch by batch; between messages, honour `stop`.
+
+    While `upstream` (the fetch stage) is not yet set, no due message means "wait for more".
+    """
     stats = ProcessStats()
     context = classify_context(settings)
     while stop is None or not stop.is_set():
+        upstream_done = upstream is None or upstream.is_set()
         ids = await _due_ids(settings.processing.batch_size)
         if not ids:
-            break
+            if upstream_done:
+                break
+            await asyncio.sleep(IDLE_WAIT_SECONDS)
+            continue
         for inbound_id in ids:
             if stop is not None and stop.is_set():
                 break

@@ -25,6 +25,8 @@ from intake.models import OutboundMessage, OutboundState
 
 log = logging.getLogger("intake.deliver")
 
+IDLE_WAIT_SECONDS = 0.05
+
 
 class TemporaryFailure(Exception):
     """Try again later (4xx, connection trouble)."""
@@ -102,6 +104,13 @@ class SmtpTransport:
         self.client = client
 
     async def send(self, row: OutboundMessage) -> None:
+        try:
+            await self._send(row)
+        except ConnectionLost:
+            # A reused connection the server closed while idle: one fresh try before deferring.
+            await self._send(row)
+
+    async def _send(self, row: OutboundMessage) -> None:
         if self.client is None or not self.client.is_connected:
             await self.open()
         assert self.client is not None
@@ -177,14 +186,23 @@ async def _record_failure(
     return final
 
 
-async def deliver_once(settings: Settings, stop: asyncio.Event | None = None) -> DeliveryStats:
-    """Send what is due, batch by batch, until nothing is due or a connection fails."""
+async def deliver_once(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    upstream: asyncio.Event | None = None,
+) -> DeliveryStats:
+    """Send what is due, batch by batch, until nothing is due or a connection fails.
+
+    While `upstream` (the processing stage) is not yet set, an empty outbox means "wait for
+    more" rather than "done", so delivery overlaps processing over one connection.
+    """
     config = settings.outbound
     stats = DeliveryStats()
     transport = make_transport(settings)
     opened = False
     try:
         while stop is None or not stop.is_set():
+            upstream_done = upstream is None or upstream.is_set()
             now = datetime.now(UTC)
             due = (
                 await OutboundMessage.filter(state=OutboundState.QUEUED)
@@ -193,7 +211,10 @@ async def deliver_once(settings: Settings, stop: asyncio.Event | None = None) ->
                 .limit(config.batch_size)
             )
             if not due:
-                break
+                if upstream_done:
+                    break
+                await asyncio.sleep(IDLE_WAIT_SECONDS)
+                continue
             if not opened:
                 await transport.open()
                 opened = True

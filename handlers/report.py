@@ -98,6 +98,8 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     reporter = message.from_
     shift = shift_at(settings, context.now)
     assignee = await TeamMember.get(email=shift.member.email)
+    answer_to = message.sender
+    acknowledged = answer_to is not None and valid_address(answer_to.email)
     ticket = await Ticket.create(
         ref=await next_reference(settings.organisation.ticket_prefix, context.now),
         kind=REPORT,
@@ -105,6 +107,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         reporter_email=reporter.email if reporter else "",
         reporter_name=reporter.name if reporter else "",
         assignee=assignee,
+        acknowledged_at=context.now if acknowledged else None,
     )
     event = await TicketEvent.create(
         ticket=ticket,
@@ -115,8 +118,6 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     )
     attachments = await _store_attachments(context, ticket, event)
 
-    answer_to = message.sender
-    acknowledged = answer_to is not None and valid_address(answer_to.email)
     if acknowledged and answer_to is not None:
         await _send(
             context,
@@ -133,8 +134,6 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             answering_message_id=message.message_id,
             references=message.references,
         )
-        ticket.acknowledged_at = context.now
-        await ticket.save(update_fields=["acknowledged_at"])
 
     await _send(
         context,

@@ -197,6 +197,7 @@ class Processing(_Section):
     max_attempts: int = Field(default=3, ge=1)
     retry_after: Duration = "1m"
     batch_size: int = Field(default=200, ge=1)
+    messages_per_commit: int = Field(default=20, ge=1, le=1000)
 
 
 class Deadlines(_Section):

@@ -49,9 +49,11 @@ async def _due_ids(limit: int) -> list[int]:
     return cast(list[int], ids)
 
 
-async def process_one(settings: Settings, inbound_id: int, context: ClassifyContext) -> str | None:
-    """Process one stored message; returns its outcome, or None when another worker has it."""
-    now = datetime.now(UTC)
+async def _process_one(
+    settings: Settings, inbound_id: int, context: ClassifyContext, now: datetime
+) -> tuple[str, str] | None:
+    """Process one message in a savepoint; returns (outcome, log line), or None when another
+    worker has it. A failure rolls back this message's writes only and reschedules or parks it."""
     try:
         async with in_transaction():
             inbound = (
@@ -63,43 +65,52 @@ async def process_one(settings: Settings, inbound_id: int, context: ClassifyCont
                 return None
             message = parse_message(inbound.raw_bytes)
             verdict = classify(message, context)
-            handler = HANDLERS[verdict.kind]
-            result = await handler(
+            result = await HANDLERS[verdict.kind](
                 HandlerContext(
                     settings=settings, inbound=inbound, message=message, verdict=verdict, now=now
                 )
             )
-            inbound.state = InboundState.DONE
-            inbound.outcome = result.outcome
-            inbound.reason = result.reason
-            inbound.ticket = result.ticket
-            inbound.processed_at = now
-            inbound.attempts += 1
-            await inbound.save(
-                update_fields=[
-                    "state",
-                    "outcome",
-                    "reason",
-                    "ticket_id",
-                    "processed_at",
-                    "attempts",
-                ]
+            await InboundMessage.filter(id=inbound_id).update(
+                state=InboundState.DONE,
+                outcome=result.outcome,
+                reason=result.reason,
+                ticket_id=result.ticket.id if result.ticket else None,
+                processed_at=now,
+                attempts=inbound.attempts + 1,
             )
     except Exception as exc:  # any failure parks or reschedules the message, never loses it
         return await _record_failure(settings, inbound_id, exc)
     ref = f" {result.ticket.ref}" if result.ticket else ""
-    log.info(
-        "inbound %d %s -> %s%s (%s)",
-        inbound_id,
-        message.message_id or "(no Message-ID)",
-        result.outcome,
-        ref,
-        result.reason,
+    line = (
+        f"inbound {inbound_id} {message.message_id or '(no Message-ID)'} -> "
+        f"{result.outcome}{ref} ({result.reason})"
     )
-    return str(result.outcome)
+    return str(result.outcome), line
 
 
-async def _record_failure(settings: Settings, inbound_id: int, exc: Exception) -> str:
+async def _process_chunk(
+    settings: Settings, ids: list[int], context: ClassifyContext, stop: asyncio.Event | None
+) -> list[str]:
+    """Several messages in one transaction, each in its own savepoint: one commit for many.
+    Outcomes are logged only once they are committed."""
+    done: list[tuple[str, str]] = []
+    async with in_transaction():
+        for inbound_id in ids:
+            if stop is not None and stop.is_set():
+                break
+            result = await _process_one(settings, inbound_id, context, datetime.now(UTC))
+            if result is not None:
+                done.append(result)
+    for outcome, line in done:
+        if outcome == Outcome.FAILED:
+            log.warning("%s", line)
+        else:
+            log.info("%s", line)
+    return [outcome for outcome, _ in done]
+
+
+async def _record_failure(settings: Settings, inbound_id: int, exc: Exception) -> tuple[str, str]:
+    """Reschedule with exponential backoff, or park after max_attempts; returns the log line."""
     inbound = await InboundMessage.get(id=inbound_id)
     inbound.attempts += 1
     inbound.last_error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -108,26 +119,15 @@ async def _record_failure(settings: Settings, inbound_id: int, exc: Exception) -
         inbound.outcome = Outcome.FAILED
         inbound.reason = f"failed {inbound.attempts} times; parked"
         inbound.next_attempt_at = None
-        log.error(
-            "inbound %d parked after %d attempts: %s",
-            inbound_id,
-            inbound.attempts,
-            inbound.last_error,
-        )
+        line = f"inbound {inbound_id} parked after {inbound.attempts} attempts"
     else:
         delay = parse_duration(settings.processing.retry_after) * 2 ** (inbound.attempts - 1)
         inbound.next_attempt_at = datetime.now(UTC) + delay
-        log.warning(
-            "inbound %d failed (attempt %d), retrying in %s: %s",
-            inbound_id,
-            inbound.attempts,
-            delay,
-            inbound.last_error,
-        )
+        line = f"inbound {inbound_id} failed (attempt {inbound.attempts}), retrying in {delay}"
     await inbound.save(
         update_fields=["attempts", "last_error", "state", "outcome", "reason", "next_attempt_at"]
     )
-    return Outcome.FAILED
+    return Outcome.FAILED, f"{line}: {inbound.last_error}"
 
 
 async def process_pending(
@@ -141,6 +141,7 @@ async def process_pending(
     """
     stats = ProcessStats()
     context = classify_context(settings)
+    per_commit = settings.processing.messages_per_commit
     while stop is None or not stop.is_set():
         upstream_done = upstream is None or upstream.is_set()
         ids = await _due_ids(settings.processing.batch_size)
@@ -149,14 +150,13 @@ async def process_pending(
                 break
             await asyncio.sleep(IDLE_WAIT_SECONDS)
             continue
-        for inbound_id in ids:
+        for start in range(0, len(ids), per_commit):
             if stop is not None and stop.is_set():
                 break
-            outcome = await process_one(settings, inbound_id, context)
-            if outcome is None:
-                continue
-            stats.processed += 1
-            stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
-            if outcome == Outcome.FAILED:
-                stats.failed += 1
+            for outcome in await _process_chunk(
+                settings, ids[start : start + per_commit], context, stop
+            ):
+                stats.processed += 1
+                stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
+                stats.failed += outcome == Outcome.FAILED
     return stats

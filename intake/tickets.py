@@ -15,9 +15,11 @@ async def next_reference(prefix: str, now: datetime) -> str:
     The increment is a single UPDATE, which holds the row lock until the transaction ends, so
     concurrent daemons on PostgreSQL cannot hand out the same number.
     """
-    sequence, _ = await TicketSequence.get_or_create(
-        prefix=prefix, year=now.year, defaults={"last_number": 0}
-    )
-    await TicketSequence.filter(id=sequence.id).update(last_number=F("last_number") + 1)
-    number = await TicketSequence.get(id=sequence.id).values_list("last_number", flat=True)
+    this_year = TicketSequence.filter(prefix=prefix, year=now.year)
+    if not await this_year.update(last_number=F("last_number") + 1):
+        await TicketSequence.get_or_create(
+            prefix=prefix, year=now.year, defaults={"last_number": 0}
+        )
+        await this_year.update(last_number=F("last_number") + 1)
+    number = await this_year.first().values_list("last_number", flat=True)
     return f"{prefix}-{now.year}-{int(number):04d}"  # type: ignore[call-overload]

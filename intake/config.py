@@ -198,6 +198,7 @@ class Processing(_Section):
     retry_after: Duration = "1m"
     batch_size: int = Field(default=200, ge=1)
     messages_per_commit: int = Field(default=20, ge=1, le=1000)
+    parse_workers: int = Field(default=1, ge=0, le=64)
 
 
 class Deadlines(_Section):

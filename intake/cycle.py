@@ -13,6 +13,7 @@ from intake.config import Settings
 from intake.db import database
 from intake.fetch import FetchStats, fetch_once
 from intake.outbox.deliver import DeliveryStats, deliver_once
+from intake.parallel import shutdown_parse_pool
 from intake.pipeline import ProcessStats, process_pending
 from intake.team import sync_team
 
@@ -24,9 +25,12 @@ T = TypeVar("T")
 async def running(settings: Settings) -> AsyncIterator[None]:
     """Database open, migrated and the team synced, for the life of the block."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    async with database(settings.database.url):
-        await sync_team(settings)
-        yield
+    try:
+        async with database(settings.database.url):
+            await sync_team(settings)
+            yield
+    finally:
+        shutdown_parse_pool()
 
 
 @dataclass

@@ -21,7 +21,7 @@ from intake.classify import ClassifyContext, classify
 from intake.config import Settings, parse_duration
 from intake.models import InboundMessage, InboundState, Outcome
 from intake.outbox.deliver import IDLE_WAIT_SECONDS
-from intake.parse import parse_message
+from intake.parallel import PendingParse, start_parsing
 
 log = logging.getLogger("intake.pipeline")
 
@@ -49,8 +49,28 @@ async def _due_ids(limit: int) -> list[int]:
     return cast(list[int], ids)
 
 
+# Everything a handler may read of the row; the raw bytes are parsed already.
+_CLAIMED_FIELDS = ("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size")
+
+
+async def _start_parsing(ids: list[int], workers: int) -> dict[int, PendingParse]:
+    """Read the batch's raw bytes once and start parsing all of it (in a worker, if enabled)."""
+    rows = cast(
+        list[tuple[int, bytes]],
+        await InboundMessage.filter(id__in=ids).values_list("id", "raw_bytes"),
+    )
+    found = dict(rows)
+    present = [inbound_id for inbound_id in ids if inbound_id in found]
+    pending = start_parsing([found[inbound_id] for inbound_id in present], workers)
+    return dict(zip(present, pending, strict=True))
+
+
 async def _process_one(
-    settings: Settings, inbound_id: int, context: ClassifyContext, now: datetime
+    settings: Settings,
+    inbound_id: int,
+    parsing: PendingParse,
+    context: ClassifyContext,
+    now: datetime,
 ) -> tuple[str, str] | None:
     """Process one message in a savepoint; returns (outcome, log line), or None when another
     worker has it. A failure rolls back this message's writes only and reschedules or parks it."""
@@ -59,11 +79,12 @@ async def _process_one(
             inbound = (
                 await InboundMessage.select_for_update(skip_locked=True)
                 .filter(id=inbound_id, state=InboundState.PENDING)
+                .only(*_CLAIMED_FIELDS)
                 .first()
             )
             if inbound is None:
                 return None
-            message = parse_message(inbound.raw_bytes)
+            message = await parsing.result()
             verdict = classify(message, context)
             result = await HANDLERS[verdict.kind](
                 HandlerContext(
@@ -89,7 +110,11 @@ async def _process_one(
 
 
 async def _process_chunk(
-    settings: Settings, ids: list[int], context: ClassifyContext, stop: asyncio.Event | None
+    settings: Settings,
+    ids: list[int],
+    parsing: dict[int, PendingParse],
+    context: ClassifyContext,
+    stop: asyncio.Event | None,
 ) -> list[str]:
     """Several messages in one transaction, each in its own savepoint: one commit for many.
     Outcomes are logged only once they are committed."""
@@ -98,7 +123,10 @@ async def _process_chunk(
         for inbound_id in ids:
             if stop is not None and stop.is_set():
                 break
-            result = await _process_one(settings, inbound_id, context, datetime.now(UTC))
+            pending = parsing.get(inbound_id)
+            if pending is None:
+                continue  # no longer stored as pending: nothing to do
+            result = await _process_one(settings, inbound_id, pending, context, datetime.now(UTC))
             if result is not None:
                 done.append(result)
     for outcome, line in done:
@@ -150,11 +178,12 @@ async def process_pending(
                 break
             await asyncio.sleep(IDLE_WAIT_SECONDS)
             continue
+        parsing = await _start_parsing(ids, settings.processing.parse_workers)
         for start in range(0, len(ids), per_commit):
             if stop is not None and stop.is_set():
                 break
             for outcome in await _process_chunk(
-                settings, ids[start : start + per_commit], context, stop
+                settings, ids[start : start + per_commit], parsing, context, stop
             ):
                 stats.processed += 1
                 stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 
 from intake.config import OutboundSettings, Settings, parse_duration
 from intake.errors import DeliveryError
@@ -26,6 +26,7 @@ from intake.models import OutboundMessage, OutboundState
 log = logging.getLogger("intake.deliver")
 
 IDLE_WAIT_SECONDS = 0.05
+SENT_FLUSH_EVERY = 10
 
 
 class TemporaryFailure(Exception):
@@ -226,6 +227,32 @@ async def deliver_once(
     return stats
 
 
+class _SentLedger:
+    """Records accepted messages as sent, a few at a time: one UPDATE (and one commit) for up to
+    SENT_FLUSH_EVERY rows. A crash before a flush can re-send at most that many messages later;
+    none is ever lost."""
+
+    def __init__(self) -> None:
+        self.rows: list[OutboundMessage] = []
+
+    async def add(self, row: OutboundMessage) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= SENT_FLUSH_EVERY:
+            await self.flush()
+
+    async def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if not rows:
+            return
+        await OutboundMessage.filter(id__in=[row.id for row in rows]).update(
+            state=OutboundState.SENT, sent_at=datetime.now(UTC), attempts=F("attempts") + 1
+        )
+        for row in rows:
+            log.info(
+                "outbound %d (%s) sent to %d recipient(s)", row.id, row.kind, len(row.recipients)
+            )
+
+
 async def _send_batch(
     transport: Transport,
     due: list[OutboundMessage],
@@ -234,36 +261,34 @@ async def _send_batch(
     stop: asyncio.Event | None,
 ) -> bool:
     """Send one batch; False when the transport is failing and the run should stop."""
-    for row in due:
-        if stop is not None and stop.is_set():
-            return False
-        try:
-            await transport.send(row)
-        except PermanentFailure as exc:
-            await _record_failure(row, config, str(exc), permanent=True)
-            stats.failed += 1
-            log.warning("outbound %d (%s) failed: %s", row.id, row.kind, exc)
-            continue
-        except (TemporaryFailure, DeliveryError) as exc:
-            final = await _record_failure(row, config, str(exc), permanent=False)
-            if final:
+    ledger = _SentLedger()
+    try:
+        for row in due:
+            if stop is not None and stop.is_set():
+                return False
+            try:
+                await transport.send(row)
+            except PermanentFailure as exc:
+                await _record_failure(row, config, str(exc), permanent=True)
                 stats.failed += 1
+                log.warning("outbound %d (%s) failed: %s", row.id, row.kind, exc)
+                continue
+            except (TemporaryFailure, DeliveryError) as exc:
+                final = await _record_failure(row, config, str(exc), permanent=False)
+                stats.failed += final
+                stats.deferred += not final
                 log.warning(
-                    "outbound %d (%s) failed after %d attempts: %s",
+                    "outbound %d (%s) %s: %s",
                     row.id,
                     row.kind,
-                    row.attempts,
+                    f"failed after {row.attempts} attempts" if final else "deferred",
                     exc,
                 )
-            else:
-                stats.deferred += 1
-                log.warning("outbound %d (%s) deferred: %s", row.id, row.kind, exc)
-            if isinstance(exc, DeliveryError | ConnectionLost):
-                return False
-            continue
-        await OutboundMessage.filter(id=row.id).update(
-            state=OutboundState.SENT, sent_at=datetime.now(UTC), attempts=row.attempts + 1
-        )
-        stats.sent += 1
-        log.info("outbound %d (%s) sent to %d recipient(s)", row.id, row.kind, len(row.recipients))
+                if isinstance(exc, DeliveryError | ConnectionLost):
+                    return False
+                continue
+            await ledger.add(row)
+            stats.sent += 1
+    finally:
+        await ledger.flush()
     return True

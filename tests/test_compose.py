@@ -10,7 +10,8 @@ from jinja2 import UndefinedError
 from intake.config import Settings
 from intake.cycle import poll_once
 from intake.models import OutboundMessage, Ticket
-from intake.outbox.compose import render
+from intake.outbox.compose import Recipient, render
+from intake.outbox.mime import serialise
 from intake.sanitize import display_filename, header_text
 from tests.servers import Dovecot, SmtpSink
 from tests.support import REPO, make_mail
@@ -89,3 +90,43 @@ async def test_the_acknowledgement_never_echoes_the_report(
     ack = message_from_bytes(row.raw_bytes, policy=policy.default)
     assert "Jordan" not in str(ack["Subject"])
     assert "Jordan" not in ack.get_content()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plain ASCII text.\nTwo lines.\n",
+        "Grüße aus Köln — ünïcödé, 日本語\n",
+        "x" * 2000 + "\n",  # too long for a 7bit line
+    ],
+)
+def test_serialised_mail_parses_back_to_the_same_text(text: str) -> None:
+    raw = serialise(
+        [
+            ("From", Recipient("info@example.org", "Équipe Code de conduite").header()),
+            ("To", Recipient("sam@example.net", 'Sam "the" Reporter, Jr.').header()),
+            ("Subject", "[COC-2026-0001] Nous avons bien reçu votre message"),
+            ("Message-ID", "<intake.1@example.org>"),
+        ],
+        text,
+        None,
+    )
+    assert raw.isascii()
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed.get_content() == text  # type: ignore[attr-defined]
+    assert parsed["To"].addresses[0].display_name == 'Sam "the" Reporter, Jr.'
+    assert parsed["To"].addresses[0].addr_spec == "sam@example.net"
+    assert parsed["From"].addresses[0].display_name == "Équipe Code de conduite"
+    assert parsed["MIME-Version"] == "1.0"
+    assert not parsed.defects
+
+
+def test_serialised_mail_with_an_html_alternative() -> None:
+    raw = serialise([("Subject", "x")], "Text part\n", "<p>HTML part — é</p>")
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    plain = parsed.get_body(("plain",))
+    html = parsed.get_body(("html",))
+    assert plain is not None and plain.get_content() == "Text part\n"  # type: ignore[attr-defined]
+    assert html is not None and "HTML part — é" in html.get_content()  # type: ignore[attr-defined]
+    assert not parsed.defects

@@ -12,10 +12,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from intake.config import Settings
 from intake.models import InboundMessage, OutboundMessage, Ticket
+from intake.outbox.mime import serialise
 from intake.sanitize import header_text
 
 _ADDRESS = re.compile(r"^[^@\s<>()\[\]\\,;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
@@ -82,15 +79,9 @@ def new_message_id(settings: Settings) -> str:
     return f"<intake.{uuid.uuid4().hex}@{settings.organisation.domain}>"
 
 
-def _encoded(value: str) -> str:
-    return value if value.isascii() else Header(value, "utf-8").encode()
-
-
-def _text_part(text: str, subtype: str) -> MIMEText:
-    """7bit when it can be, else UTF-8 in base64 (encoded in C, unlike quoted-printable)."""
-    if text.isascii() and all(len(line) <= 900 for line in text.splitlines()):
-        return MIMEText(text, subtype, "us-ascii")
-    return MIMEText(text, subtype, "utf-8")
+def _message_ids(values: tuple[str, ...]) -> list[str]:
+    """Message-IDs from inbound mail that are safe to repeat in our headers."""
+    return [value for value in values if value.isascii() and len(value) <= 250]
 
 
 def build_message(
@@ -102,29 +93,24 @@ def build_message(
     answering_message_id: str | None,
     references: tuple[str, ...],
     auto_submitted: str | None,
-) -> Message:
-    """The email as bytes-ready compat32 message: much cheaper to build than EmailMessage, which
-    re-parses every header it is given. Every header value here is ours or passed header_text."""
+) -> bytes:
+    """The email's bytes. Every header value is ours, or passed header_text and RFC 2047."""
     organisation = settings.organisation
-    message: Message
-    if rendered.html:
-        message = MIMEMultipart("alternative")
-        message.attach(_text_part(rendered.text, "plain"))
-        message.attach(_text_part(rendered.html, "html"))
-    else:
-        message = _text_part(rendered.text, "plain")
-    message["From"] = Recipient(organisation.address, organisation.display_name).header()
-    message["To"] = ", ".join(recipient.header() for recipient in to)
-    message["Subject"] = _encoded(rendered.subject)
-    message["Date"] = format_datetime(datetime.now(UTC), usegmt=True)
-    message["Message-ID"] = message_id
-    if answering_message_id:
-        message["In-Reply-To"] = answering_message_id
-        message["References"] = " ".join([*references[-10:], answering_message_id])
+    headers = [
+        ("From", Recipient(organisation.address, organisation.display_name).header()),
+        ("To", ", ".join(recipient.header() for recipient in to)),
+        ("Subject", rendered.subject),
+        ("Date", format_datetime(datetime.now(UTC), usegmt=True)),
+        ("Message-ID", message_id),
+    ]
+    answered = _message_ids((answering_message_id,) if answering_message_id else ())
+    if answered:
+        headers.append(("In-Reply-To", answered[0]))
+        headers.append(("References", " ".join([*_message_ids(references)[-10:], answered[0]])))
     if auto_submitted:
-        message["Auto-Submitted"] = auto_submitted
-        message["X-Auto-Response-Suppress"] = "All"
-    return message
+        headers.append(("Auto-Submitted", auto_submitted))
+        headers.append(("X-Auto-Response-Suppress", "All"))
+    return serialise(headers, rendered.text, rendered.html)
 
 
 async def queue_email(
@@ -157,7 +143,7 @@ async def queue_email(
         recipients=[recipient.email for recipient in to],
         message_id=message_id,
         subject=rendered.subject,
-        raw_bytes=message.as_bytes(),
+        raw_bytes=message,
         ticket=ticket,
         in_reply_to=answering,
     )

@@ -228,20 +228,33 @@ async def deliver_once(
 
 
 class _SentLedger:
-    """Records accepted messages as sent, a few at a time: one UPDATE (and one commit) for up to
-    SENT_FLUSH_EVERY rows. A crash before a flush can re-send at most that many messages later;
-    none is ever lost."""
+    """Records accepted messages as sent, SENT_FLUSH_EVERY rows per UPDATE, written in the
+    background so that sending never waits for the database lock. At most two groups are ever
+    unrecorded: a crash can re-send up to 2 * SENT_FLUSH_EVERY messages later, never lose one."""
 
     def __init__(self) -> None:
         self.rows: list[OutboundMessage] = []
+        self.writing: asyncio.Task[None] | None = None
 
     async def add(self, row: OutboundMessage) -> None:
         self.rows.append(row)
         if len(self.rows) >= SENT_FLUSH_EVERY:
-            await self.flush()
+            await self._wait_for_writer()
+            rows, self.rows = self.rows, []
+            self.writing = asyncio.create_task(self._record(rows))
 
     async def flush(self) -> None:
+        await self._wait_for_writer()
         rows, self.rows = self.rows, []
+        await self._record(rows)
+
+    async def _wait_for_writer(self) -> None:
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            await writing
+
+    @staticmethod
+    async def _record(rows: list[OutboundMessage]) -> None:
         if not rows:
             return
         await OutboundMessage.filter(id__in=[row.id for row in rows]).update(

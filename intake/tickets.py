@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tortoise.expressions import F
-
 from intake.models import TicketSequence
+
+# One statement instead of update-then-select: this runs once per report, on the hot path.
+_NEXT = {
+    "sqlite": "UPDATE ticket_sequence SET last_number = last_number + 1"
+    " WHERE prefix = ? AND year = ? RETURNING last_number",
+    "postgres": "UPDATE ticket_sequence SET last_number = last_number + 1"
+    " WHERE prefix = $1 AND year = $2 RETURNING last_number",
+}
 
 
 async def next_reference(prefix: str, now: datetime) -> str:
@@ -15,11 +21,12 @@ async def next_reference(prefix: str, now: datetime) -> str:
     The increment is a single UPDATE, which holds the row lock until the transaction ends, so
     concurrent daemons on PostgreSQL cannot hand out the same number.
     """
-    this_year = TicketSequence.filter(prefix=prefix, year=now.year)
-    if not await this_year.update(last_number=F("last_number") + 1):
+    db = TicketSequence._meta.db
+    sql = _NEXT[db.capabilities.dialect]
+    rows = await db.execute_query_dict(sql, [prefix, now.year])
+    if not rows:
         await TicketSequence.get_or_create(
             prefix=prefix, year=now.year, defaults={"last_number": 0}
         )
-        await this_year.update(last_number=F("last_number") + 1)
-    number = await this_year.first().values_list("last_number", flat=True)
-    return f"{prefix}-{now.year}-{int(number):04d}"  # type: ignore[call-overload]
+        rows = await db.execute_query_dict(sql, [prefix, now.year])
+    return f"{prefix}-{now.year}-{int(rows[0]['last_number']):04d}"

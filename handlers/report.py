@@ -6,6 +6,7 @@ attachments, the acknowledgement and the assignment notice commit together or no
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from handlers.base import HandlerContext, HandlerResult
@@ -20,8 +21,9 @@ from intake.models import (
     TicketEvent,
 )
 from intake.outbox.compose import Recipient, queue_email, valid_address
+from intake.parse import Address
 from intake.roster import shift_at
-from intake.sanitize import display_filename, header_text, human_duration, human_size
+from intake.sanitize import db_text, display_filename, header_text, human_duration, human_size
 from intake.tickets import next_reference
 
 REPORT = "report"
@@ -49,7 +51,7 @@ async def _store_attachments(
         await Attachment.create(
             ticket=ticket,
             event=event,
-            filename=attachment.filename,
+            filename=db_text(attachment.filename, 1000),
             content_type=header_text(attachment.content_type, 255),
             size=len(attachment.payload),
             sha256=digest,
@@ -93,27 +95,60 @@ async def _send(
     )
 
 
+def _answers_our_mail(context: HandlerContext) -> bool:
+    """In-Reply-To or References name a Message-ID we made: a reply to our own mail."""
+    ours = f"@{context.settings.organisation.domain}>"
+    return any(
+        msgid.startswith("<intake.") and msgid.endswith(ours)
+        for msgid in (*context.message.in_reply_to, *context.message.references)
+    )
+
+
+async def _why_not_acknowledge(context: HandlerContext, answer_to: Address | None) -> str | None:
+    """The reason this report gets no acknowledgement, or None when it should get one.
+
+    The case is opened either way; only the automatic answer is held back, so that Intake never
+    answers itself, the team, or a machine that replies to its replies.
+    """
+    settings = context.settings
+    if answer_to is None or not valid_address(answer_to.email):
+        return "no usable sender address"
+    if answer_to.email == settings.organisation.address or settings.member(answer_to.email):
+        return f"{answer_to.email} is our own or a team address"
+    if _answers_our_mail(context):
+        return "it replies to our own automatic mail (loop guard)"
+    limit = settings.processing.acknowledgements_per_sender_per_day
+    reporter = context.message.from_.email if context.message.from_ else answer_to.email
+    today = await Ticket.filter(
+        reporter_email=reporter, acknowledged_at__gte=context.now - timedelta(days=1)
+    ).count()
+    if today >= limit:
+        return f"{reporter} had {today} acknowledgements in the last 24 hours (limit {limit})"
+    return None
+
+
 async def handle_report(context: HandlerContext) -> HandlerResult:
     settings, message = context.settings, context.message
     reporter = message.from_
     shift = shift_at(settings, context.now)
     assignee = await TeamMember.get(email=shift.member.email)
     answer_to = message.sender
-    acknowledged = answer_to is not None and valid_address(answer_to.email)
+    not_acknowledged = await _why_not_acknowledge(context, answer_to)
+    acknowledged = not_acknowledged is None
     ticket = await Ticket.create(
         ref=await next_reference(settings.organisation.ticket_prefix, context.now),
         kind=REPORT,
-        subject=message.subject,
-        reporter_email=reporter.email if reporter else "",
-        reporter_name=reporter.name if reporter else "",
+        subject=db_text(message.subject),
+        reporter_email=db_text(reporter.email, 320) if reporter else "",
+        reporter_name=db_text(reporter.name, 200) if reporter else "",
         assignee=assignee,
         acknowledged_at=context.now if acknowledged else None,
     )
     event = await TicketEvent.create(
         ticket=ticket,
         kind=EventKind.INBOUND,
-        author=reporter.email if reporter else "(no sender)",
-        body=message.text,
+        author=db_text(reporter.email, 320) if reporter else "(no sender)",
+        body=db_text(message.text),
         inbound=context.inbound,
     )
     attachments = await _store_attachments(context, ticket, event)
@@ -125,7 +160,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             "acknowledgement",
             Recipient(answer_to.email, answer_to.name),
             {
-                "reporter_name": header_text(reporter.name if reporter else ""),
+                "reporter_name": header_text(answer_to.name),
                 "readers": [assignee.name],
                 "next_contact": human_duration(parse_duration(settings.deadlines.first_response)),
             },
@@ -148,12 +183,13 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             "text": message.text,
             "attachments": attachments,
             "acknowledged": acknowledged,
+            "not_acknowledged": not_acknowledged or "",
             "defects": list(message.defects),
         },
         internal=True,
         auto_submitted="auto-generated",
     )
     reason = f"{context.verdict.reason}; assigned to {assignee.email}"
-    if not acknowledged:
-        reason += "; not acknowledged: no usable sender address"
+    if not_acknowledged:
+        reason += f"; not acknowledged: {not_acknowledged}"
     return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)

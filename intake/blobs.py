@@ -24,7 +24,3 @@ def store_blob(data_dir: Path, content: bytes) -> str:
         partial.write_bytes(content)
         os.replace(partial, final)
     return digest
-
-
-def read_blob(data_dir: Path, digest: str) -> bytes:
-    return blob_path(data_dir, digest).read_bytes()

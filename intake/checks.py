@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from tortoise.exceptions import BaseORMException
-
 from intake.config import Settings
 from intake.cycle import running
 from intake.errors import IntakeError
@@ -46,7 +44,7 @@ async def _check_database(settings: Settings) -> CheckResult:
     try:
         async with running(settings):
             pass
-    except (BaseORMException, OSError) as exc:
+    except Exception as exc:  # asyncpg's own errors are neither ORM errors nor OSError
         return ("database", target, f"{type(exc).__name__}: {exc}")
     return ("database", target, None)
 

@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
-from tortoise.exceptions import BaseORMException
 
 from intake import views
-from intake.config import Settings, load_settings
+from intake.config import OUTSIDE_CONTACT_MISSING, Settings, load_settings, require_secrets
 from intake.cycle import poll_once, running
 from intake.errors import IntakeError, SettingsError
 from intake.logs import configure_logging
@@ -35,11 +35,17 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
-def _with_database(ctx: click.Context, work: Callable[[Settings], Awaitable[T]]) -> T:
+def _with_database(
+    ctx: click.Context, work: Callable[[Settings], Awaitable[T]], *, connects: bool = False
+) -> T:
+    """Run `work` with the database open. Only commands that connect to the mail servers need
+    the secrets and write the team table; the listings read and need neither."""
     settings = _settings(ctx)
+    if connects:
+        require_secrets(settings)
 
     async def go() -> T:
-        async with running(settings):
+        async with running(settings, sync=connects):
             return await work(settings)
 
     return _run(go())
@@ -50,11 +56,11 @@ def _print_json(value: object) -> None:
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for column in columns:
         table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
+    for row in rows:  # cells hold text from inbound mail: never rich markup
+        table.add_row(*(escape(cell) for cell in row))
     console.print(table)
 
 
@@ -81,7 +87,9 @@ def run(ctx: click.Context) -> None:
     """Run the daemon: fetch, process and deliver on a schedule until SIGTERM or SIGINT."""
     from intake.scheduler import Daemon
 
-    _run(Daemon(_settings(ctx)).serve())
+    settings = _settings(ctx)
+    require_secrets(settings)
+    _run(Daemon(settings).serve())
 
 
 @cli.command()
@@ -89,7 +97,7 @@ def run(ctx: click.Context) -> None:
 @click.pass_context
 def poll(ctx: click.Context, once: bool) -> None:
     """Run one fetch, process and deliver cycle and exit (for cron and tests)."""
-    stats = _with_database(ctx, poll_once)
+    stats = _with_database(ctx, poll_once, connects=True)
     click.echo(
         f"fetched {stats.fetch.stored} new, processed {stats.process.processed}"
         f" ({stats.process.failed} failed), sent {stats.deliver.sent}"
@@ -104,7 +112,10 @@ def check(ctx: click.Context) -> None:
     from intake.checks import run_checks
 
     settings = _settings(ctx)
+    require_secrets(settings)
     click.echo(f"ok       settings   {settings.source_file}")
+    if settings.organisation.outside_contact is None:
+        click.echo(f"warning  settings   {OUTSIDE_CONTACT_MISSING}")
     results = _run(run_checks(settings))
     for name, target, error in results:
         status = "ok" if error is None else "FAILED"
@@ -189,7 +200,7 @@ def ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
     console.print(f"reporter: {case['reporter']}   opened: {case['created_at']}", markup=False)
     for event in case["events"]:
         tag = " (internal)" if event["internal"] else ""
-        console.rule(f"{event['created_at']}  {event['kind']}{tag}  {event['author']}")
+        console.rule(escape(f"{event['created_at']}  {event['kind']}{tag}  {event['author']}"))
         console.print(event["body"], markup=False, highlight=False)
     if case["attachments"]:
         console.rule("attachments")
@@ -270,7 +281,7 @@ def main() -> None:
     except IntakeError as exc:
         click.echo(f"intake: {exc}", err=True)
         sys.exit(1)
-    except (BaseORMException, OSError) as exc:
+    except Exception as exc:  # one line for the operator; the traceback only with -v
         click.echo(f"intake: {type(exc).__name__}: {exc}", err=True)
         logging.getLogger("intake").debug("details", exc_info=True)
         sys.exit(1)

@@ -199,6 +199,7 @@ class Processing(_Section):
     batch_size: int = Field(default=200, ge=1)
     messages_per_commit: int = Field(default=20, ge=1, le=1000)
     parse_workers: int = Field(default=1, ge=0, le=64)
+    acknowledgements_per_sender_per_day: int = Field(default=3, ge=0)
 
 
 class Deadlines(_Section):
@@ -299,6 +300,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SettingsError(f"{file}: settings file not found") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{file}: not UTF-8 text") from None
+    except OSError as exc:
+        raise SettingsError(f"{file}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{file}: not valid TOML: {exc}") from None
     _resolve_paths(raw, file.resolve().parent)
@@ -307,6 +312,25 @@ def load_settings(path: str | Path | None = None) -> Settings:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise SettingsError(f"{file}: {_first_error(exc)}") from None
+    _check_templates(settings.paths.templates)
+    return settings
+
+
+def require_secrets(settings: Settings) -> None:
+    """For the commands that connect: every secret the file names must be set."""
     settings.secret(settings.mailbox.password_env, "mailbox.password_env")
     settings.secret(settings.outbound.password_env, "outbound.password_env")
-    return settings
+
+
+TEMPLATE_KINDS = ("acknowledgement", "assignment")
+OUTSIDE_CONTACT_MISSING = (
+    "organisation.outside_contact is not set: acknowledgements cannot name someone outside the"
+    " team to write to when a report concerns a team member"
+)
+
+
+def _check_templates(directory: Path) -> None:
+    """Missing templates are a start-up error, not a parked message per report."""
+    for kind in TEMPLATE_KINDS:
+        if not (directory / f"{kind}.j2").is_file():
+            raise SettingsError(f"paths.templates: {directory / (kind + '.j2')} does not exist")

@@ -22,12 +22,14 @@ T = TypeVar("T")
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[None]:
-    """Database open, migrated and the team synced, for the life of the block."""
+async def running(settings: Settings, *, sync: bool = True) -> AsyncIterator[None]:
+    """Database open and migrated for the life of the block; with `sync`, the team mirrored
+    from the settings first (the commands that only read leave the database alone)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         async with database(settings.database.url):
-            await sync_team(settings)
+            if sync:
+                await sync_team(settings)
             yield
     finally:
         shutdown_parse_pool()
@@ -55,14 +57,16 @@ async def poll_once(settings: Settings, stop: asyncio.Event | None = None) -> Cy
     raised once all three have finished."""
     fetched, processed = asyncio.Event(), asyncio.Event()
     results = await asyncio.gather(
-        _then_signal(fetch_once(settings), fetched),
+        _then_signal(fetch_once(settings, stop), fetched),
         _then_signal(process_pending(settings, stop, upstream=fetched), processed),
         deliver_once(settings, stop, upstream=processed),
         return_exceptions=True,
     )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    errors = [result for result in results if isinstance(result, BaseException)]
+    for error in errors[1:]:
+        log.error("also failed in this cycle: %s: %s", type(error).__name__, error)
+    if errors:
+        raise errors[0]
     fetch_stats, process_stats, deliver_stats = results
     assert isinstance(fetch_stats, FetchStats)
     assert isinstance(process_stats, ProcessStats)

@@ -17,12 +17,15 @@ from typing import cast
 from tortoise.transactions import in_transaction
 
 from intake.config import Settings
+from intake.errors import IntakeError
 from intake.mailbox import Key, Mailbox, open_mailbox
 from intake.models import InboundMessage, MailboxState
 
 log = logging.getLogger("intake.fetch")
 
-_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]{1,900}>)", re.IGNORECASE | re.MULTILINE)
+_MESSAGE_ID = re.compile(
+    rb"^Message-ID:[ \t]*(<[^>\x00-\x20\x7f]{1,900}>)", re.IGNORECASE | re.MULTILINE
+)
 
 
 @dataclass
@@ -68,22 +71,17 @@ async def _current_state(mailbox: Mailbox, uidvalidity: int | None) -> MailboxSt
     return state
 
 
-async def _already_stored(mailbox: Mailbox, uidvalidity: int | None, keys: list[Key]) -> set[Key]:
+async def _already_stored(mailbox: Mailbox, uidvalidity: int | None, uids: list[int]) -> set[Key]:
+    """Which of these UIDs (at or below the last one seen) are stored already."""
     stored: set[Key] = set()
-    for batch in chunks(keys, 500):
-        if uidvalidity is None:
-            query = InboundMessage.filter(
-                mailbox=mailbox.identity, folder=mailbox.folder, source_ref__in=batch
-            )
-            stored.update(cast(list[str], await query.values_list("source_ref", flat=True)))
-        else:
-            query = InboundMessage.filter(
-                mailbox=mailbox.identity,
-                folder=mailbox.folder,
-                uidvalidity=uidvalidity,
-                uid__in=batch,
-            )
-            stored.update(cast(list[int], await query.values_list("uid", flat=True)))
+    for start in range(0, len(uids), 500):
+        query = InboundMessage.filter(
+            mailbox=mailbox.identity,
+            folder=mailbox.folder,
+            uidvalidity=uidvalidity,
+            uid__in=uids[start : start + 500],
+        )
+        stored.update(cast(list[int], await query.values_list("uid", flat=True)))
     return stored
 
 
@@ -132,25 +130,36 @@ async def _store(
     stats.duplicates += len(rows) - len(fresh)
 
 
-async def fetch_from(mailbox: Mailbox, batch_size: int) -> FetchStats:
+async def _move_leftovers(mailbox: Mailbox, keys: list[Key], stats: FetchStats) -> None:
+    """Move mail an earlier run stored but could not move. It is safe in the database already,
+    so a failure here is logged and must not keep new mail from being stored."""
+    try:
+        await asyncio.to_thread(mailbox.mark_processed, keys)
+    except IntakeError as exc:
+        log.warning("could not move %d stored message(s) out of the inbox: %s", len(keys), exc)
+        return
+    stats.moved += len(keys)
+
+
+async def fetch_from(
+    mailbox: Mailbox, batch_size: int, stop: asyncio.Event | None = None
+) -> FetchStats:
+    """Store every new message, batch by batch, moving each batch once it is committed.
+    Between batches, honour `stop`. Maildir files are always read: their names are not unique
+    keys (people copy files in), so their content hash decides what is new."""
     stats = FetchStats()
     uidvalidity = await asyncio.to_thread(mailbox.open)
     try:
         state = await _current_state(mailbox, uidvalidity)
         keys = await asyncio.to_thread(mailbox.pending, state.last_uid)
         stats.seen = len(keys)
-        leftovers: list[Key] = [
-            key for key in keys if isinstance(key, int) and key <= state.last_uid
-        ]
-        stored = await _already_stored(
-            mailbox, uidvalidity, keys if uidvalidity is None else leftovers
-        )
+        leftovers = [key for key in keys if isinstance(key, int) and key <= state.last_uid]
+        stored = await _already_stored(mailbox, uidvalidity, leftovers) if leftovers else set()
         if stored:
-            # Stored by an earlier run that stopped before it could move them.
-            done = [key for key in keys if key in stored]
-            await asyncio.to_thread(mailbox.mark_processed, done)
-            stats.moved += len(done)
+            await _move_leftovers(mailbox, [key for key in keys if key in stored], stats)
         for batch in chunks([key for key in keys if key not in stored], batch_size):
+            if stop is not None and stop.is_set():
+                break
             fetched = await asyncio.to_thread(mailbox.fetch, batch)
             await _store(mailbox, uidvalidity, state, fetched, stats)
             moved = [key for key, _ in fetched]
@@ -161,8 +170,8 @@ async def fetch_from(mailbox: Mailbox, batch_size: int) -> FetchStats:
     return stats
 
 
-async def fetch_once(settings: Settings) -> FetchStats:
-    stats = await fetch_from(open_mailbox(settings), settings.mailbox.batch_size)
+async def fetch_once(settings: Settings, stop: asyncio.Event | None = None) -> FetchStats:
+    stats = await fetch_from(open_mailbox(settings), settings.mailbox.batch_size, stop)
     if stats.seen:
         log.info(
             "fetched %d message(s): %d stored, %d already stored, %d moved",

@@ -102,12 +102,17 @@ class _Body:
 
 
 def _known_charset(name: str | None) -> str | None:
+    """A text encoding Python knows by that label, or None. Codecs that are not charsets
+    (rot13, base64, zlib, hex) and idna are refused: a label in hostile mail must not pick them."""
     if not name:
         return None
     try:
-        return codecs.lookup(name.strip().strip('"').lower()).name
-    except LookupError:
+        info = codecs.lookup(name.strip().strip('"').lower())
+    except (LookupError, ValueError):
         return None
+    if not getattr(info, "_is_text_encoding", True) or info.name == "idna":
+        return None
+    return info.name
 
 
 def _decode_bytes(value: bytes, hint: str | None = None) -> str:
@@ -120,7 +125,7 @@ def _decode_bytes(value: bytes, hint: str | None = None) -> str:
     if charset and charset not in _LATIN1_NAMES and not charset.startswith(_NOT_HINTS):
         try:
             return value.decode(charset)
-        except UnicodeDecodeError:
+        except UnicodeError:
             pass
     try:
         return value.decode("cp1252")
@@ -146,7 +151,7 @@ def _word_bytes(charset: str, encoding: str, text: str) -> bytes | None:
     except UnicodeEncodeError:
         try:
             data = text.encode(_known_charset(charset) or "utf-8")
-        except UnicodeEncodeError:
+        except UnicodeError:
             data = text.encode("utf-8")
     try:
         if encoding.lower() == "q":
@@ -160,7 +165,10 @@ def _decode_run(charset: str, data: bytes) -> str:
     known = _known_charset(charset)
     if known is None:
         return _decode_bytes(data)
-    return data.decode(known, errors="replace")
+    try:
+        return data.decode(known, errors="replace")
+    except UnicodeError:  # some codecs raise even with errors="replace"
+        return _decode_bytes(data)
 
 
 def decode_words(value: str) -> str:
@@ -388,6 +396,31 @@ def _declared_type(value: str | None) -> str:
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
+    """Never raises: mail no rule here foresaw still yields a message, empty but for a defect
+    naming what went wrong, and so still becomes a case a person can look at."""
+    try:
+        return _parse(raw)
+    except Exception as exc:  # hostile input must not stop the pipeline
+        return ParsedMessage(
+            from_=None,
+            reply_to=(),
+            to=(),
+            cc=(),
+            subject="",
+            date=None,
+            message_id=None,
+            in_reply_to=(),
+            references=(),
+            text="",
+            html="",
+            attachments=(),
+            headers=(),
+            content_type="text/plain",
+            defects=(f"unparseable: {type(exc).__name__}: {exc}"[:300],),
+        )
+
+
+def _parse(raw: bytes) -> ParsedMessage:
     texts = _unfolded_texts(raw)
     headers = tuple((name, decode_words(value)) for name, value in texts)
     body = _body(raw)

@@ -15,6 +15,12 @@ def header_text(value: str, limit: int = 200) -> str:
     return _CONTROL.sub(" ", value).strip()[:limit]
 
 
+def db_text(value: str, limit: int | None = None) -> str:
+    """Text that any database column takes: no NUL (PostgreSQL refuses it), bounded length."""
+    value = value.replace("\x00", "")
+    return value[:limit] if limit is not None else value
+
+
 def display_filename(name: str, limit: int = 120) -> str:
     """An attachment name as it may be shown: no directories, controls or direction overrides."""
     name = unicodedata.normalize("NFC", name)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from intake.config import Settings, parse_duration
+from intake.config import OUTSIDE_CONTACT_MISSING, Settings, parse_duration
 from intake.cycle import running
 from intake.errors import IntakeError
 from intake.fetch import fetch_once
@@ -69,7 +69,7 @@ class Daemon:
         self.failing[name] = error
 
     async def _fetch(self) -> bool:
-        return (await fetch_once(self.settings)).stored > 0
+        return (await fetch_once(self.settings, self.stop)).stored > 0
 
     async def _process(self) -> bool:
         return (await process_pending(self.settings, self.stop)).processed > 0
@@ -99,6 +99,8 @@ class Daemon:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._on_signal, signum)
+            if settings.organisation.outside_contact is None:
+                log.warning("%s", OUTSIDE_CONTACT_MISSING)
             scheduler.start()
             log.info(
                 "intake running: mailbox %s, outbound %s, database %s",

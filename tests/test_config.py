@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from intake.config import load_settings, parse_duration
+from intake.config import load_settings, parse_duration, require_secrets
 from intake.errors import SettingsError
 from tests.support import REPO, base_settings, write_settings
 
@@ -64,7 +64,7 @@ def test_each_bad_setting_is_named_in_one_line(tmp_path: Path, change: Any, expe
     assert "\n" not in message
 
 
-def test_a_missing_secret_names_the_variable(
+def test_a_missing_secret_names_the_variable_for_commands_that_connect(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("INTAKE_TEST_MISSING", raising=False)
@@ -75,8 +75,27 @@ def test_a_missing_secret_names_the_variable(
         "username": "info@example.org",
         "password_env": "INTAKE_TEST_MISSING",
     }
-    message = _error_for(tmp_path, data)
-    assert message == "outbound.password_env: environment variable INTAKE_TEST_MISSING is not set"
+    settings = load_settings(write_settings(tmp_path, data))  # listings need no secrets
+    with pytest.raises(SettingsError) as caught:
+        require_secrets(settings)
+    assert str(caught.value) == (
+        "outbound.password_env: environment variable INTAKE_TEST_MISSING is not set"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "intake", "--config", str(tmp_path / "settings.toml"), "poll"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "INTAKE_TEST_MISSING"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("environment variable INTAKE_TEST_MISSING is not set")
+
+
+def test_missing_templates_are_a_start_up_error(tmp_path: Path) -> None:
+    data = base_settings(tmp_path)
+    data["paths"]["templates"] = str(tmp_path / "nowhere")
+    assert "paths.templates" in _error_for(tmp_path, data)
 
 
 def test_a_missing_file_and_bad_toml_are_one_line_each(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ async def _queue(settings: Settings, count: int) -> list[OutboundMessage]:
             to=[Recipient(f"reporter{n}@example.net", f"Reporter {n}")],
             context={
                 "organisation": {
+                    "name": "Example Community",
                     "display_name": "Team",
                     "address": "info@example.org",
                     "emergency_notice": "Call 112.",

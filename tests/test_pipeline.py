@@ -9,7 +9,7 @@ from intake.cycle import running
 from intake.fetch import fetch_once
 from intake.models import InboundMessage, InboundState, OutboundMessage, Ticket, TicketSequence
 from intake.pipeline import process_pending
-from tests.support import base_settings, make_mail, settings_from
+from tests.support import REPO, base_settings, make_mail, settings_from
 
 
 def _settings_with_templates(tmp_path: Path, templates: Path):  # type: ignore[no-untyped-def]
@@ -23,9 +23,13 @@ def _settings_with_templates(tmp_path: Path, templates: Path):  # type: ignore[n
 async def test_a_failing_message_rolls_back_retries_then_parks_and_the_rest_keep_moving(
     tmp_path: Path,
 ) -> None:
-    empty_templates = tmp_path / "no-templates"
-    empty_templates.mkdir()
-    settings = _settings_with_templates(tmp_path, empty_templates)
+    broken = tmp_path / "broken-templates"  # an operator's edit that names a missing variable
+    broken.mkdir()
+    (broken / "assignment.j2").write_text((REPO / "templates" / "assignment.j2").read_text())
+    (broken / "acknowledgement.j2").write_text(
+        "{% block subject %}{{ no_such_variable }}{% endblock %}{% block text %}x{% endblock %}"
+    )
+    settings = _settings_with_templates(tmp_path, broken)
     (tmp_path / "mail" / "new" / "1.eml").write_bytes(make_mail())
     (tmp_path / "mail" / "new" / "2.eml").write_bytes(
         make_mail(headers={"Auto-Submitted": "auto-replied"})
@@ -38,7 +42,7 @@ async def test_a_failing_message_rolls_back_retries_then_parks_and_the_rest_keep
         report = await InboundMessage.get(source_ref="1.eml")
         assert report.state == InboundState.PENDING
         assert report.attempts == 1
-        assert report.last_error is not None and "TemplateNotFound" in report.last_error
+        assert report.last_error is not None and "UndefinedError" in report.last_error
         assert report.next_attempt_at is not None and report.next_attempt_at > datetime.now(UTC)
         # The handler's writes were rolled back with the failure: no half-made case.
         assert await Ticket.all().count() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 from intake.errors import MailboxError
@@ -42,10 +43,15 @@ class MaildirMailbox:
     def mark_processed(self, keys: list[Key]) -> None:
         for key in keys:
             name = str(key)
+            target = self.path / "cur" / (name + PROCESSED_FLAGS)
+            if target.exists():  # a name used twice (files copied in by hand): keep both
+                target = self.path / "cur" / f"{name}.{uuid.uuid4().hex[:8]}{PROCESSED_FLAGS}"
             try:
-                os.rename(self.path / "new" / name, self.path / "cur" / (name + PROCESSED_FLAGS))
+                os.rename(self.path / "new" / name, target)
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                raise MailboxError(f"maildir {self.path}: {name}: {exc.strerror}") from None
 
     def close(self) -> None:
         return None

@@ -24,7 +24,8 @@ from intake.models import InboundMessage, OutboundMessage, Ticket
 from intake.outbox.mime import serialise
 from intake.sanitize import header_text
 
-_ADDRESS = re.compile(r"^[^@\s<>()\[\]\\,;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
+# Printable ASCII only: an address we cannot put on an SMTP command line is not answered.
+_ADDRESS = re.compile(r"^[!#-'*+\-./-9=?A-Z^-~]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 
 
 def valid_address(address: str) -> bool:
@@ -106,7 +107,8 @@ def build_message(
     answered = _message_ids((answering_message_id,) if answering_message_id else ())
     if answered:
         headers.append(("In-Reply-To", answered[0]))
-        headers.append(("References", " ".join([*_message_ids(references)[-10:], answered[0]])))
+        chain = [*_message_ids(references)[-10:], answered[0]]
+        headers.append(("References", "\n ".join(chain)))  # folded: one ID per line
     if auto_submitted:
         headers.append(("Auto-Submitted", auto_submitted))
         headers.append(("X-Auto-Response-Suppress", "All"))

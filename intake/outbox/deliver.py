@@ -83,7 +83,12 @@ class SmtpTransport:
 
     async def open(self) -> None:
         config = self.config
-        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        try:
+            context = ssl.create_default_context(
+                cafile=str(config.ca_file) if config.ca_file else None
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"{self.name}: outbound.ca_file {config.ca_file}: {exc}") from None
         client = aiosmtplib.SMTP(
             hostname=config.host,
             port=config.effective_port,
@@ -116,7 +121,28 @@ class SmtpTransport:
             await self.open()
         assert self.client is not None
         try:
+            await self._transaction(row)
+        except (PermanentFailure, TemporaryFailure):
+            await self._reset()  # a refused message must not leave the session mid-transaction
+            raise
+
+    async def _reset(self) -> None:
+        if self.client is None:
+            return
+        try:
+            await self.client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            await _quietly_close(self.client)
+            self.client = None
+
+    async def _transaction(self, row: OutboundMessage) -> None:
+        assert self.client is not None
+        try:
             errors, _ = await self.client.sendmail(row.sender, list(row.recipients), row.raw_bytes)
+        except aiosmtplib.SMTPSenderRefused as exc:
+            # Our own address refused (authentication, relaying): a setup problem, not this
+            # message's. Stop the run; the rows stay queued for when the setup is fixed.
+            raise DeliveryError(f"{self.name}: sender refused: {exc.code} {exc.message}") from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refusal.code for refusal in exc.recipients]
             detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
@@ -132,6 +158,8 @@ class SmtpTransport:
             await _quietly_close(self.client)
             self.client = None
             raise ConnectionLost(f"{self.name}: {exc}") from None
+        except (ValueError, UnicodeError) as exc:  # a row no server could ever take
+            raise PermanentFailure(f"unsendable: {exc}") from None
         if errors:
             log.warning("outbound %d: some recipients refused: %s", row.id, errors)
 
@@ -299,6 +327,12 @@ async def _send_batch(
                 )
                 if isinstance(exc, DeliveryError | ConnectionLost):
                     return False
+                continue
+            except Exception as exc:  # one odd row must never stop the whole queue
+                final = await _record_failure(row, config, f"{type(exc).__name__}: {exc}", False)
+                stats.failed += final
+                stats.deferred += not final
+                log.error("outbound %d (%s): %s: %s", row.id, row.kind, type(exc).__name__, exc)
                 continue
             await ledger.add(row)
             stats.sent += 1

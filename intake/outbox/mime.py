@@ -9,15 +9,26 @@ those bytes directly; tests parse the result with the stdlib to prove it is well
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from email.header import Header
 
 MAX_7BIT_LINE = 900
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _fits_7bit(text: str) -> bool:
+    """ASCII, no control characters but tab and newline, and short lines (RFC 5322, 2045)."""
+    return (
+        text.isascii()
+        and not _CONTROLS.search(text)
+        and all(len(line) <= MAX_7BIT_LINE for line in text.split("\n"))
+    )
 
 
 def _body(text: str, subtype: str) -> tuple[list[str], bytes]:
     """Headers and body of one text part: 7bit when it can be, else UTF-8 in base64."""
-    if text.isascii() and all(len(line) <= MAX_7BIT_LINE for line in text.splitlines()):
+    if _fits_7bit(text):
         headers = [
             f'Content-Type: text/{subtype}; charset="us-ascii"',
             "Content-Transfer-Encoding: 7bit",

@@ -212,13 +212,17 @@ def ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
             )
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @_ALL
 @_JSON
+@click.option("--failed", is_flag=True, help="Only messages parked as failed.")
 @click.pass_context
-def inbound(ctx: click.Context, show_all: bool, as_json: bool) -> None:
-    """Inbound messages, most recent first, with their outcomes."""
-    rows = _with_database(ctx, lambda _: views.inbound(None if show_all else views.RECENT))
+def inbound(ctx: click.Context, show_all: bool, as_json: bool, failed: bool) -> None:
+    """Inbound messages, most recent first, with their outcomes (see also: show, retry)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    limit = None if show_all else views.RECENT
+    rows = _with_database(ctx, lambda _: views.inbound(limit, failed_only=failed))
     if as_json:
         _print_json(rows)
         return
@@ -237,6 +241,37 @@ def inbound(ctx: click.Context, show_all: bool, as_json: bool) -> None:
             for r in rows
         ],
     )
+
+
+@inbound.command("show")
+@click.argument("inbound_id", type=int)
+@_JSON
+@click.pass_context
+def inbound_show(ctx: click.Context, inbound_id: int, as_json: bool) -> None:
+    """One stored message: state, error, size and headers."""
+    detail = _with_database(ctx, lambda _: views.inbound_detail(inbound_id))
+    if as_json:
+        _print_json(detail)
+        return
+    for key, value in detail.items():
+        if key != "headers":
+            console.print(f"{key:<12} {value if value is not None else '-'}", markup=False)
+    console.rule("headers")
+    for name, value in detail["headers"]:
+        console.print(f"{name}: {value}", markup=False, highlight=False)
+
+
+@inbound.command("retry")
+@click.argument("inbound_ids", type=int, nargs=-1)
+@click.option("--all", "retry_all", is_flag=True, help="Every message parked as failed.")
+@click.pass_context
+def inbound_retry(ctx: click.Context, inbound_ids: tuple[int, ...], retry_all: bool) -> None:
+    """Put parked messages back in the queue; the next cycle processes them."""
+    if not inbound_ids and not retry_all:
+        raise IntakeError("inbound retry: name message ids, or --all")
+    ids = None if retry_all else list(inbound_ids)
+    count = _with_database(ctx, lambda _: views.retry_inbound(ids))
+    click.echo(f"{count} message(s) back in the queue")
 
 
 @cli.command()

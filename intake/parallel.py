@@ -4,7 +4,8 @@ event loop's thread handles the current one (parsing is a quarter of the per-mes
 The pool starts lazily, on the first batch big enough to gain from it, with the forkserver
 method (forking a process that runs threads, as aiosqlite does, is unsafe), and is shut down
 when the database closes. A broken pool (a worker killed by hostile input) falls back to
-parsing in this process for that message, and the next batch gets a new pool.
+parsing each affected message alone in a fresh worker: the one that killed the worker fails
+there (it is retried, then parked) instead of taking the daemon down with it.
 """
 
 from __future__ import annotations
@@ -45,12 +46,25 @@ class PendingParse:
         self.future = future
 
     async def result(self) -> ParsedMessage:
-        if self.future is not None:
-            try:
-                return await asyncio.wrap_future(self.future)
-            except BrokenProcessPool:
-                shutdown_parse_pool()
-        return parse_message(self.raw)
+        if self.future is None:
+            return parse_message(self.raw)
+        try:
+            return await asyncio.wrap_future(self.future)
+        except BrokenProcessPool:
+            shutdown_parse_pool()
+            return await _parse_alone(self.raw)
+
+
+class ParseCrashed(Exception):
+    """Parsing this message killed the process doing it."""
+
+
+async def _parse_alone(raw: bytes) -> ParsedMessage:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        try:
+            return await asyncio.wrap_future(pool.submit(parse_message, raw))
+        except BrokenProcessPool:
+            raise ParseCrashed("parsing this message killed its worker process") from None
 
 
 def start_parsing(raws: list[bytes], workers: int) -> list[PendingParse]:

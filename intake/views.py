@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from intake.errors import IntakeError
-from intake.models import Attachment, InboundMessage, OutboundMessage, Ticket
+from intake.models import Attachment, InboundMessage, InboundState, OutboundMessage, Ticket
+from intake.parse import raw_headers
 
 RECENT = 20
 
@@ -80,8 +81,10 @@ async def ticket(ref: str) -> dict[str, Any]:
     }
 
 
-async def inbound(limit: int | None) -> list[dict[str, Any]]:
+async def inbound(limit: int | None, failed_only: bool = False) -> list[dict[str, Any]]:
     query = InboundMessage.all().order_by("-id")
+    if failed_only:
+        query = query.filter(state=InboundState.FAILED)
     query = query.only(
         "id",
         "message_id",
@@ -114,6 +117,41 @@ async def inbound(limit: int | None) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+async def inbound_detail(inbound_id: int) -> dict[str, Any]:
+    """One stored message: its state, error, size and headers (not its body)."""
+    row = await InboundMessage.get_or_none(id=inbound_id)
+    if row is None:
+        raise IntakeError(f"no inbound message {inbound_id}")
+    ticket = await Ticket.get_or_none(id=row.ticket_id) if row.ticket_id else None  # type: ignore[attr-defined]
+    return {
+        "id": row.id,
+        "message_id": row.message_id,
+        "state": str(row.state),
+        "outcome": row.outcome,
+        "reason": row.reason,
+        "ticket": ticket.ref if ticket else None,
+        "mailbox": row.mailbox,
+        "folder": row.folder,
+        "uid": row.uid,
+        "received_at": _iso(row.received_at),
+        "size": row.size,
+        "sha256": row.sha256,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "headers": [list(header) for header in raw_headers(row.raw_bytes)],
+    }
+
+
+async def retry_inbound(ids: list[int] | None) -> int:
+    """Put parked messages back in the queue (all of them when `ids` is None)."""
+    query = InboundMessage.filter(state=InboundState.FAILED)
+    if ids is not None:
+        query = query.filter(id__in=ids)
+    return await query.update(
+        state=InboundState.PENDING, outcome=None, attempts=0, next_attempt_at=None
+    )
 
 
 async def outbox(limit: int | None) -> list[dict[str, Any]]:

@@ -157,3 +157,39 @@ def test_the_readme_example_mail_becomes_cases(tmp_path: Path) -> None:
     assert len(tickets) >= 2
     assert all(row["outcome"] for row in inbound)
     assert any(row["outcome"].startswith("ignored_") for row in inbound)
+
+
+def test_a_parked_message_can_be_inspected_and_retried(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    good_ack = (REPO / "templates" / "acknowledgement.j2").read_text()
+    (templates / "assignment.j2").write_text((REPO / "templates" / "assignment.j2").read_text())
+    (templates / "acknowledgement.j2").write_text(
+        "{% block subject %}{{ typo }}{% endblock %}{% block text %}x{% endblock %}"
+    )
+    data = base_settings(tmp_path)
+    data["paths"]["templates"] = str(templates)
+    data["processing"] = {"max_attempts": 1}
+    (tmp_path / "mail" / "new").mkdir(parents=True)
+    config = write_settings(tmp_path, data)
+    _deliver(tmp_path, "1.eml", make_mail(message_id="<parked@example.net>"))
+
+    intake("poll", config=config)
+    failed = json.loads(intake("inbound", "--failed", "--json", config=config).stdout)
+    assert [(row["message_id"], row["outcome"]) for row in failed] == [
+        ("<parked@example.net>", "failed")
+    ]
+    detail = json.loads(
+        intake("inbound", "show", str(failed[0]["id"]), "--json", config=config).stdout
+    )
+    assert "UndefinedError" in detail["last_error"]
+    assert ["Message-ID", "<parked@example.net>"] in detail["headers"]
+    assert "typo" in intake("inbound", "show", str(failed[0]["id"]), config=config).stdout
+
+    (templates / "acknowledgement.j2").write_text(good_ack)  # the operator fixes the template
+    assert "1 message(s) back" in intake("inbound", "retry", "--all", config=config).stdout
+    intake("poll", config=config)
+    assert json.loads(intake("inbound", "--failed", "--json", config=config).stdout) == []
+    assert len(json.loads(intake("tickets", "--json", config=config).stdout)) == 1
+    refused = intake("inbound", "retry", config=config, check=False)
+    assert refused.returncode == 1 and "name message ids, or --all" in refused.stderr

@@ -13,6 +13,7 @@ import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -149,6 +150,7 @@ class OutboundSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = "sqlite://var/intake.sqlite3"
+    password_env: str | None = None  # PostgreSQL: the password, kept out of the URL
 
     @field_validator("url")
     @classmethod
@@ -237,6 +239,20 @@ class Settings(_Section):
     def data_dir(self) -> Path:
         return self.paths.data_dir
 
+    def database_url(self) -> str:
+        """The URL to connect with: the configured one, plus the password from the environment
+        when `database.password_env` names one."""
+        url = self.database.url
+        password = self.secret(self.database.password_env, "database.password_env")
+        if password is None:
+            return url
+        parts = urlsplit(url)
+        user = parts.username or ""
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}{port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
     def secret(self, env_name: str | None, key: str) -> str | None:
         """The secret the environment variable `env_name` holds; missing is a SettingsError."""
         if env_name is None:
@@ -320,6 +336,7 @@ def require_secrets(settings: Settings) -> None:
     """For the commands that connect: every secret the file names must be set."""
     settings.secret(settings.mailbox.password_env, "mailbox.password_env")
     settings.secret(settings.outbound.password_env, "outbound.password_env")
+    settings.secret(settings.database.password_env, "database.password_env")
 
 
 TEMPLATE_KINDS = ("acknowledgement", "assignment")

@@ -27,7 +27,7 @@ async def running(settings: Settings, *, sync: bool = True) -> AsyncIterator[Non
     from the settings first (the commands that only read leave the database alone)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        async with database(settings.database.url):
+        async with database(settings.database_url()):
             if sync:
                 await sync_team(settings)
             yield

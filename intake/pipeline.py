@@ -67,23 +67,16 @@ async def _start_parsing(ids: list[int], workers: int) -> dict[int, PendingParse
 
 async def _process_one(
     settings: Settings,
-    inbound_id: int,
+    inbound: InboundMessage,
     parsing: PendingParse,
     context: ClassifyContext,
     now: datetime,
-) -> tuple[str, str] | None:
-    """Process one message in a savepoint; returns (outcome, log line), or None when another
-    worker has it. A failure rolls back this message's writes only and reschedules or parks it."""
+) -> tuple[str, str]:
+    """Process one claimed message in a savepoint; returns (outcome, log line). A failure rolls
+    back this message's writes only, and reschedules or parks it."""
+    inbound_id = inbound.id
     try:
         async with in_transaction():
-            inbound = (
-                await InboundMessage.select_for_update(skip_locked=True)
-                .filter(id=inbound_id, state=InboundState.PENDING)
-                .only(*_CLAIMED_FIELDS)
-                .first()
-            )
-            if inbound is None:
-                return None
             message = await parsing.result()
             verdict = classify(message, context)
             result = await HANDLERS[verdict.kind](
@@ -117,18 +110,27 @@ async def _process_chunk(
     stop: asyncio.Event | None,
 ) -> list[str]:
     """Several messages in one transaction, each in its own savepoint: one commit for many.
-    Outcomes are logged only once they are committed."""
+
+    The rows are claimed (FOR UPDATE SKIP LOCKED on PostgreSQL) by the outer transaction, so a
+    savepoint rolled back after a failure keeps the claim and no other worker can take the
+    message before its failure is recorded. Outcomes are logged only once they are committed.
+    """
     done: list[tuple[str, str]] = []
     async with in_transaction():
-        for inbound_id in ids:
+        claimed = await (
+            InboundMessage.select_for_update(skip_locked=True)
+            .filter(id__in=ids, state=InboundState.PENDING)
+            .only(*_CLAIMED_FIELDS)
+            .order_by("id")
+        )
+        for inbound in claimed:
             if stop is not None and stop.is_set():
                 break
-            pending = parsing.get(inbound_id)
+            pending = parsing.get(inbound.id)
             if pending is None:
-                continue  # no longer stored as pending: nothing to do
-            result = await _process_one(settings, inbound_id, pending, context, datetime.now(UTC))
-            if result is not None:
-                done.append(result)
+                continue
+            now = datetime.now(UTC)
+            done.append(await _process_one(settings, inbound, pending, context, now))
     for outcome, line in done:
         if outcome == Outcome.FAILED:
             log.warning("%s", line)

@@ -147,3 +147,17 @@ def test_intake_config_variable_picks_the_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Alice Lead" in result.stdout
+
+
+def test_the_database_password_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTAKE_TEST_DB_PASSWORD", "p@ss:w/rd")
+    data = base_settings(tmp_path)
+    data["database"] = {
+        "url": "postgres://intake@db.internal:5433/intake",
+        "password_env": "INTAKE_TEST_DB_PASSWORD",
+    }
+    settings = load_settings(write_settings(tmp_path, data))
+    assert settings.database.url == "postgres://intake@db.internal:5433/intake"  # no secret
+    assert settings.database_url() == "postgres://intake:p%40ss%3Aw%2Frd@db.internal:5433/intake"

@@ -26,7 +26,7 @@ from intake.models import OutboundMessage, OutboundState
 log = logging.getLogger("intake.deliver")
 
 IDLE_WAIT_SECONDS = 0.05
-SENT_FLUSH_EVERY = 10
+SENT_BACKLOG_MAX = 5
 
 
 class TemporaryFailure(Exception):
@@ -256,9 +256,11 @@ async def deliver_once(
 
 
 class _SentLedger:
-    """Records accepted messages as sent, SENT_FLUSH_EVERY rows per UPDATE, written in the
-    background so that sending never waits for the database lock. At most two groups are ever
-    unrecorded: a crash can re-send up to 2 * SENT_FLUSH_EVERY messages later, never lose one."""
+    """Records accepted messages as sent, in the background, so that sending never waits for
+    the database lock. One writer at a time takes every row accepted since its last write: on a
+    quiet database that is one or two rows, under load a larger group (never more than
+    SENT_BACKLOG_MAX before sending waits). A crash re-sends only what was accepted and not yet
+    recorded; nothing is ever lost."""
 
     def __init__(self) -> None:
         self.rows: list[OutboundMessage] = []
@@ -266,32 +268,31 @@ class _SentLedger:
 
     async def add(self, row: OutboundMessage) -> None:
         self.rows.append(row)
-        if len(self.rows) >= SENT_FLUSH_EVERY:
-            await self._wait_for_writer()
-            rows, self.rows = self.rows, []
-            self.writing = asyncio.create_task(self._record(rows))
+        if self.writing is not None and (self.writing.done() or len(self.rows) >= SENT_BACKLOG_MAX):
+            writing, self.writing = self.writing, None
+            await writing  # surfaces a failed write; waits when the writer lags too far
+        if self.writing is None:
+            self.writing = asyncio.create_task(self._drain())
 
     async def flush(self) -> None:
-        await self._wait_for_writer()
-        rows, self.rows = self.rows, []
-        await self._record(rows)
-
-    async def _wait_for_writer(self) -> None:
         if self.writing is not None:
             writing, self.writing = self.writing, None
             await writing
+        await self._drain()
 
-    @staticmethod
-    async def _record(rows: list[OutboundMessage]) -> None:
-        if not rows:
-            return
-        await OutboundMessage.filter(id__in=[row.id for row in rows]).update(
-            state=OutboundState.SENT, sent_at=datetime.now(UTC), attempts=F("attempts") + 1
-        )
-        for row in rows:
-            log.info(
-                "outbound %d (%s) sent to %d recipient(s)", row.id, row.kind, len(row.recipients)
+    async def _drain(self) -> None:
+        while self.rows:
+            rows, self.rows = self.rows, []
+            await OutboundMessage.filter(id__in=[row.id for row in rows]).update(
+                state=OutboundState.SENT, sent_at=datetime.now(UTC), attempts=F("attempts") + 1
             )
+            for row in rows:
+                log.info(
+                    "outbound %d (%s) sent to %d recipient(s)",
+                    row.id,
+                    row.kind,
+                    len(row.recipients),
+                )
 
 
 async def _send_batch(

@@ -111,6 +111,8 @@ async def _why_not_acknowledge(context: HandlerContext, answer_to: Address | Non
     answers itself, the team, or a machine that replies to its replies.
     """
     settings = context.settings
+    if context.inbound.quiet:
+        return "imported by `intake backfill --no-replies`"
     if answer_to is None or not valid_address(answer_to.email):
         return "no usable sender address"
     if answer_to.email == settings.organisation.address or settings.member(answer_to.email):
@@ -170,6 +172,11 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             references=message.references,
         )
 
+    reason = f"{context.verdict.reason}; assigned to {assignee.email}"
+    if not_acknowledged:
+        reason += f"; not acknowledged: {not_acknowledged}"
+    if context.inbound.quiet:  # a backfill of old mail must not flood the team either
+        return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)
     await _send(
         context,
         ticket,
@@ -189,7 +196,4 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         internal=True,
         auto_submitted="auto-generated",
     )
-    reason = f"{context.verdict.reason}; assigned to {assignee.email}"
-    if not_acknowledged:
-        reason += f"; not acknowledged: {not_acknowledged}"
     return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)

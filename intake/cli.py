@@ -19,6 +19,7 @@ from intake import views
 from intake.config import OUTSIDE_CONTACT_MISSING, Settings, load_settings, require_secrets
 from intake.cycle import poll_once, running
 from intake.errors import IntakeError, SettingsError
+from intake.fetch import Backfill
 from intake.logs import configure_logging
 from intake.roster import upcoming_shifts
 
@@ -102,6 +103,27 @@ def poll(ctx: click.Context, once: bool) -> None:
         f"fetched {stats.fetch.stored} new, processed {stats.process.processed}"
         f" ({stats.process.failed} failed), sent {stats.deliver.sent}"
         f" ({stats.deliver.deferred} deferred, {stats.deliver.failed} failed)"
+    )
+
+
+@cli.command()
+@click.option(
+    "--no-replies/--with-replies",
+    "quiet",
+    default=None,
+    help="Import the waiting mail as cases without mailing anyone, or acknowledge it all.",
+)
+@click.pass_context
+def backfill(ctx: click.Context, quiet: bool | None) -> None:
+    """Import mail already waiting in a mailbox Intake meets for the first time."""
+    if quiet is None:
+        raise IntakeError("backfill: choose --no-replies or --with-replies")
+    plan = Backfill(first_run_limit=None, quiet=quiet)
+    stats = _with_database(ctx, lambda s: poll_once(s, backfill=plan), connects=True)
+    replies = "no one was mailed" if quiet else f"sent {stats.deliver.sent}"
+    click.echo(
+        f"imported {stats.fetch.stored}, processed {stats.process.processed}"
+        f" ({stats.process.failed} failed); {replies}"
     )
 
 

@@ -97,6 +97,8 @@ class MailboxSettings(_Section):
     batch_size: int = Field(default=100, ge=1, le=5000)
     timeout_seconds: float = Field(default=60, gt=0)
     path: Path | None = None
+    # A first run that finds more mail than this waiting stops and asks for `intake backfill`.
+    first_run_limit: int = Field(default=50, ge=0)
 
     @model_validator(mode="after")
     def _kind_needs(self) -> MailboxSettings:

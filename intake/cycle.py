@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from intake.config import Settings
 from intake.db import database
-from intake.fetch import FetchStats, fetch_once
+from intake.fetch import Backfill, FetchStats, fetch_once
 from intake.outbox.deliver import DeliveryStats, deliver_once
 from intake.parallel import shutdown_parse_pool
 from intake.pipeline import ProcessStats, process_pending
@@ -49,7 +49,9 @@ async def _then_signal(work: Awaitable[T], done: asyncio.Event) -> T:
         done.set()
 
 
-async def poll_once(settings: Settings, stop: asyncio.Event | None = None) -> CycleStats:
+async def poll_once(
+    settings: Settings, stop: asyncio.Event | None = None, backfill: Backfill | None = None
+) -> CycleStats:
     """Fetch, process and deliver, as a pipeline: each stage starts at once and works on what
     the stage before it has committed, so the first acknowledgement leaves within seconds and
     waiting on the IMAP and SMTP servers overlaps with processing. A failing stage does not
@@ -57,7 +59,7 @@ async def poll_once(settings: Settings, stop: asyncio.Event | None = None) -> Cy
     raised once all three have finished."""
     fetched, processed = asyncio.Event(), asyncio.Event()
     results = await asyncio.gather(
-        _then_signal(fetch_once(settings, stop), fetched),
+        _then_signal(fetch_once(settings, stop, backfill), fetched),
         _then_signal(process_pending(settings, stop, upstream=fetched), processed),
         deliver_once(settings, stop, upstream=processed),
         return_exceptions=True,

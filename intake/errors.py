@@ -13,5 +13,9 @@ class MailboxError(IntakeError):
     """The mailbox could not be reached or refused an operation."""
 
 
+class OnboardingRequired(MailboxError):
+    """A first run found old mail waiting: answering all of it needs an explicit choice."""
+
+
 class DeliveryError(IntakeError):
     """The outbound transport could not be reached."""

@@ -17,7 +17,7 @@ from typing import cast
 from tortoise.transactions import in_transaction
 
 from intake.config import Settings
-from intake.errors import IntakeError
+from intake.errors import IntakeError, OnboardingRequired
 from intake.mailbox import Key, Mailbox, open_mailbox
 from intake.models import InboundMessage, MailboxState
 
@@ -91,6 +91,7 @@ async def _store(
     state: MailboxState,
     fetched: list[tuple[Key, bytes]],
     stats: FetchStats,
+    quiet: bool,
 ) -> None:
     rows = []
     for key, raw in fetched:
@@ -106,6 +107,7 @@ async def _store(
                 uidvalidity=uidvalidity,
                 uid=key if is_uid else None,
                 source_ref=None if is_uid else str(key),
+                quiet=quiet,
             )
         )
     hashes = [row.sha256 for row in rows]
@@ -141,8 +143,31 @@ async def _move_leftovers(mailbox: Mailbox, keys: list[Key], stats: FetchStats) 
     stats.moved += len(keys)
 
 
+@dataclass(frozen=True)
+class Backfill:
+    """How a fetch treats mail already waiting when Intake first meets a mailbox."""
+
+    first_run_limit: int | None = None  # stop when more than this is waiting on a first run
+    quiet: bool = False  # store as cases that nobody is mailed about
+
+
+async def _check_first_run(mailbox: Mailbox, waiting: int, limit: int | None) -> None:
+    if limit is None or limit == 0 or waiting <= limit:
+        return
+    if await InboundMessage.filter(mailbox=mailbox.identity).exists():
+        return
+    raise OnboardingRequired(
+        f"{mailbox.identity} {mailbox.folder} already holds {waiting} messages (first run limit"
+        f" {limit}): run `intake backfill --no-replies` to import them as cases without mailing"
+        " anyone, or `intake backfill --with-replies` to acknowledge them all"
+    )
+
+
 async def fetch_from(
-    mailbox: Mailbox, batch_size: int, stop: asyncio.Event | None = None
+    mailbox: Mailbox,
+    batch_size: int,
+    stop: asyncio.Event | None = None,
+    backfill: Backfill = Backfill(),
 ) -> FetchStats:
     """Store every new message, batch by batch, moving each batch once it is committed.
     Between batches, honour `stop`. Maildir files are always read: their names are not unique
@@ -153,6 +178,7 @@ async def fetch_from(
         state = await _current_state(mailbox, uidvalidity)
         keys = await asyncio.to_thread(mailbox.pending, state.last_uid)
         stats.seen = len(keys)
+        await _check_first_run(mailbox, len(keys), backfill.first_run_limit)
         leftovers = [key for key in keys if isinstance(key, int) and key <= state.last_uid]
         stored = await _already_stored(mailbox, uidvalidity, leftovers) if leftovers else set()
         if stored:
@@ -161,7 +187,7 @@ async def fetch_from(
             if stop is not None and stop.is_set():
                 break
             fetched = await asyncio.to_thread(mailbox.fetch, batch)
-            await _store(mailbox, uidvalidity, state, fetched, stats)
+            await _store(mailbox, uidvalidity, state, fetched, stats, backfill.quiet)
             moved = [key for key, _ in fetched]
             await asyncio.to_thread(mailbox.mark_processed, moved)
             stats.moved += len(moved)
@@ -170,8 +196,13 @@ async def fetch_from(
     return stats
 
 
-async def fetch_once(settings: Settings, stop: asyncio.Event | None = None) -> FetchStats:
-    stats = await fetch_from(open_mailbox(settings), settings.mailbox.batch_size, stop)
+async def fetch_once(
+    settings: Settings, stop: asyncio.Event | None = None, backfill: Backfill | None = None
+) -> FetchStats:
+    """One fetch. Unless `backfill` says otherwise, a first run that finds more than
+    `mailbox.first_run_limit` messages waiting stops with OnboardingRequired."""
+    backfill = backfill or Backfill(first_run_limit=settings.mailbox.first_run_limit)
+    stats = await fetch_from(open_mailbox(settings), settings.mailbox.batch_size, stop, backfill)
     if stats.seen:
         log.info(
             "fetched %d message(s): %d stored, %d already stored, %d moved",

@@ -112,6 +112,8 @@ class InboundMessage(Model):
     ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
         "intake.Ticket", related_name="inbound", null=True, on_delete=fields.SET_NULL
     )
+    # Imported by `intake backfill --no-replies`: becomes a case, but nobody is mailed about it.
+    quiet = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "inbound_message"

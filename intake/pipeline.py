@@ -50,7 +50,7 @@ async def _due_ids(limit: int) -> list[int]:
 
 
 # Everything a handler may read of the row; the raw bytes are parsed already.
-_CLAIMED_FIELDS = ("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size")
+_CLAIMED_FIELDS = ("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size", "quiet")
 
 
 async def _start_parsing(ids: list[int], workers: int) -> dict[int, PendingParse]:

@@ -122,7 +122,9 @@ def deliver_to_maildir(directory: Path, samples: Iterable[Sample]) -> None:
 
 async def run_pipeline(make_settings: MakeSettings, tmp_path: Path, samples: list[Sample]) -> Run:
     """Fetch every sample from a Maildir and process it; returns what the database then holds."""
-    settings = make_settings(base_settings(tmp_path))
+    data = base_settings(tmp_path)
+    data["mailbox"]["first_run_limit"] = 0  # a whole corpus at once: answer as usual
+    settings = make_settings(data)
     assert settings.mailbox.path is not None
     deliver_to_maildir(settings.mailbox.path, samples)
     async with running(settings):

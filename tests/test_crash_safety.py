@@ -62,7 +62,7 @@ def _rows(database: Path, sql: str) -> list[tuple[Any, ...]]:
 def test_random_sigkills_lose_nothing_and_make_nothing_twice(
     dovecot: Dovecot, sink: SmtpSink, folder: str, imap_config: dict[str, Any], tmp_path: Path
 ) -> None:
-    imap_config["mailbox"]["batch_size"] = 25
+    imap_config["mailbox"].update(batch_size=25, first_run_limit=0)
     config = write_settings(tmp_path, imap_config)
     dovecot.append_many(_backlog(), folder=folder)
     rng = random.Random(20261121)

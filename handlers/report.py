@@ -41,27 +41,54 @@ def _organisation_context(context: HandlerContext) -> dict[str, Any]:
     }
 
 
+def _over_limit(context: HandlerContext, index: int, size: int) -> str | None:
+    limits = context.settings.limits
+    if index >= limits.max_attachments:
+        return f"more than {limits.max_attachments} attachments"
+    if size > limits.max_attachment_mb * 1024 * 1024:
+        return f"larger than {limits.max_attachment_mb:g} MB"
+    return None
+
+
 async def _store_attachments(
     context: HandlerContext, ticket: Ticket, event: TicketEvent
 ) -> list[dict[str, Any]]:
+    """Store the attachments the limits allow; note each one left out on the case. The raw
+    message, with every attachment, stays stored either way."""
     listed = []
-    for attachment in context.message.attachments:
-        digest = store_blob(context.settings.data_dir, attachment.payload)
+    for index, attachment in enumerate(context.message.attachments):
         name = display_filename(attachment.filename)
+        size = len(attachment.payload)
+        dropped = _over_limit(context, index, size)
+        if dropped:
+            await TicketEvent.create(
+                ticket=ticket,
+                kind=EventKind.NOTE,
+                author=context.settings.organisation.address,
+                body=f"Attachment {name} ({human_size(size)}) not kept: {dropped}."
+                f" The original message is stored whole (inbound {context.inbound.id}).",
+                internal=True,
+            )
+            listed.append(
+                {
+                    "name": name,
+                    "type": attachment.content_type,
+                    "size": human_size(size),
+                    "dropped": dropped,
+                }
+            )
+            continue
+        digest = store_blob(context.settings.data_dir, attachment.payload)
         await Attachment.create(
             ticket=ticket,
             event=event,
             filename=db_text(attachment.filename, 1000),
             content_type=header_text(attachment.content_type, 255),
-            size=len(attachment.payload),
+            size=size,
             sha256=digest,
         )
         listed.append(
-            {
-                "name": name,
-                "type": attachment.content_type,
-                "size": human_size(len(attachment.payload)),
-            }
+            {"name": name, "type": attachment.content_type, "size": human_size(size), "dropped": ""}
         )
     return listed
 

@@ -206,6 +206,14 @@ class Processing(_Section):
     acknowledgements_per_sender_per_day: int = Field(default=3, ge=0)
 
 
+class Limits(_Section):
+    """What a case keeps of a message. The raw message is always stored whole."""
+
+    max_message_mb: float = Field(default=25, gt=0)
+    max_attachments: int = Field(default=20, ge=0)
+    max_attachment_mb: float = Field(default=10, gt=0)
+
+
 class Deadlines(_Section):
     first_response: Duration = "72h"
 
@@ -221,6 +229,7 @@ class Settings(_Section):
     schedule: Schedule = Schedule()
     processing: Processing = Processing()
     deadlines: Deadlines = Deadlines()
+    limits: Limits = Limits()
     source_file: Path | None = None
 
     @model_validator(mode="after")

@@ -41,11 +41,23 @@ def shutdown_parse_pool() -> None:
 class PendingParse:
     """A parse that has started in a worker, or that will run here when asked for."""
 
-    def __init__(self, raw: bytes, future: Future[ParsedMessage] | None) -> None:
+    def __init__(
+        self,
+        raw: bytes,
+        future: Future[ParsedMessage] | None,
+        parsed: ParsedMessage | None = None,
+    ) -> None:
         self.raw = raw
         self.future = future
+        self.parsed = parsed
+
+    @classmethod
+    def ready(cls, parsed: ParsedMessage) -> PendingParse:
+        return cls(b"", None, parsed)
 
     async def result(self) -> ParsedMessage:
+        if self.parsed is not None:
+            return self.parsed
         if self.future is None:
             return parse_message(self.raw)
         try:

@@ -420,6 +420,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
         )
 
 
+def parse_headers_only(raw: bytes, note: str) -> ParsedMessage:
+    """For a message too large to read whole: its headers, and `note` in place of its body."""
+    end = re.search(rb"\r?\n\r?\n", raw[:1_000_000])
+    head = raw[: end.start()] if end else raw[:1_000_000]
+    head = re.sub(rb"(?im)^content-(type|transfer-encoding):", rb"X-Original-Content-\1:", head)
+    return parse_message(head + b"\n\n" + note.encode("utf-8"))
+
+
 def _parse(raw: bytes) -> ParsedMessage:
     texts = _unfolded_texts(raw)
     headers = tuple((name, decode_words(value)) for name, value in texts)

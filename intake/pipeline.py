@@ -22,6 +22,10 @@ from intake.config import Settings, parse_duration
 from intake.models import InboundMessage, InboundState, Outcome
 from intake.outbox.deliver import IDLE_WAIT_SECONDS
 from intake.parallel import PendingParse, start_parsing
+from intake.parse import parse_headers_only
+from intake.sanitize import human_size
+
+MB = 1024 * 1024
 
 log = logging.getLogger("intake.pipeline")
 
@@ -53,16 +57,29 @@ async def _due_ids(limit: int) -> list[int]:
 _CLAIMED_FIELDS = ("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size", "quiet")
 
 
-async def _start_parsing(ids: list[int], workers: int) -> dict[int, PendingParse]:
-    """Read the batch's raw bytes once and start parsing all of it (in a worker, if enabled)."""
+async def _start_parsing(ids: list[int], workers: int, limit_bytes: int) -> dict[int, PendingParse]:
+    """Read the batch's raw bytes once and start parsing all of it (in a worker, if enabled).
+    A message over the size limit is read for its headers only."""
     rows = cast(
         list[tuple[int, bytes]],
         await InboundMessage.filter(id__in=ids).values_list("id", "raw_bytes"),
     )
     found = dict(rows)
-    present = [inbound_id for inbound_id in ids if inbound_id in found]
-    pending = start_parsing([found[inbound_id] for inbound_id in present], workers)
-    return dict(zip(present, pending, strict=True))
+    readable = [i for i in ids if i in found and len(found[i]) <= limit_bytes]
+    parsing = dict(zip(readable, start_parsing([found[i] for i in readable], workers), strict=True))
+    for inbound_id in (i for i in ids if i in found and i not in parsing):
+        raw = found[inbound_id]
+        note = _too_large_note(inbound_id, len(raw), limit_bytes)
+        parsing[inbound_id] = PendingParse.ready(parse_headers_only(raw, note))
+    return parsing
+
+
+def _too_large_note(inbound_id: int, size: int, limit: int) -> str:
+    return (
+        f"(This message is {human_size(size)}, over the limit of {human_size(limit)}: its text"
+        f" and attachments were not read. The original is stored unchanged; see"
+        f" `intake inbound show {inbound_id}`.)"
+    )
 
 
 async def _process_one(
@@ -180,7 +197,9 @@ async def process_pending(
                 break
             await asyncio.sleep(IDLE_WAIT_SECONDS)
             continue
-        parsing = await _start_parsing(ids, settings.processing.parse_workers)
+        parsing = await _start_parsing(
+            ids, settings.processing.parse_workers, int(settings.limits.max_message_mb * MB)
+        )
         for start in range(0, len(ids), per_commit):
             if stop is not None and stop.is_set():
                 break

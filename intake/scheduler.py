@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -24,6 +25,9 @@ from intake.pipeline import process_pending
 
 log = logging.getLogger("intake.daemon")
 
+BACKOFF_FIRST_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 600.0
+
 
 class Daemon:
     def __init__(self, settings: Settings) -> None:
@@ -31,6 +35,8 @@ class Daemon:
         self.stop = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
         self.failing: dict[str, str] = {}
+        self.failures: dict[str, int] = {}
+        self.resume_at: dict[str, float] = {}
         self.scheduler = AsyncIOScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
         )
@@ -42,14 +48,16 @@ class Daemon:
         instead of at its next interval, so a report is acknowledged seconds after it is fetched."""
 
         async def run() -> None:
-            if self.stop.is_set():
-                return
+            if self.stop.is_set() or time.monotonic() < self.resume_at.get(name, 0.0):
+                return  # stopping, or backing off after failures
             task = asyncio.current_task()
             assert task is not None
             self.in_flight.add(task)
             try:
                 if await work() and wakes and not self.stop.is_set():
                     self.scheduler.modify_job(wakes, next_run_time=datetime.now(UTC))
+                self.failures.pop(name, None)
+                self.resume_at.pop(name, None)
                 if self.failing.pop(name, None) is not None:
                     log.info("%s: working again", name)
             except IntakeError as exc:
@@ -63,10 +71,15 @@ class Daemon:
         return run
 
     def _report(self, name: str, error: str) -> None:
-        """One line when a failure starts or changes, not one per poll."""
+        """One line when a failure starts or changes, not one per poll; then back off,
+        doubling the pause up to BACKOFF_MAX_SECONDS, so a server that is down is not hammered."""
         if self.failing.get(name) != error:
             log.error("%s: %s", name, error)
         self.failing[name] = error
+        failures = self.failures.get(name, 0) + 1
+        self.failures[name] = failures
+        pause = min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
+        self.resume_at[name] = time.monotonic() + pause
 
     async def _fetch(self) -> bool:
         return (await fetch_once(self.settings, self.stop)).stored > 0

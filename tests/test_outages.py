@@ -1,0 +1,83 @@
+"""Outages: the daemon stays up while IMAP or SMTP is down, says so once, and catches up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import IMAP_PASSWORD_ENV
+from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink, free_port
+from tests.support import make_mail, write_settings
+
+
+def _wait(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_the_daemon_rides_out_imap_and_smtp_outages(
+    tmp_path_factory: pytest.TempPathFactory, imap_config: dict[str, Any], tmp_path: Path
+) -> None:
+    with (
+        Dovecot(tmp_path_factory.mktemp("outage-imap")) as imap,
+        SmtpSink(port=free_port()) as smtp,
+    ):
+        imap_config["mailbox"].update(port=imap.port, folder="INBOX", processed_folder="Done")
+        imap_config["outbound"].update(port=smtp.port)
+        imap_config["schedule"] = {
+            "fetch_every": "1s",
+            "process_every": "1s",
+            "deliver_every": "1s",
+        }
+        config = write_settings(tmp_path, imap_config)
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "intake", "--config", str(config), "run"],
+            env={**os.environ, IMAP_PASSWORD_ENV: DEFAULT_PASSWORD},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            imap.append(make_mail(sender="first@example.net"))
+            _wait(lambda: len(smtp.messages) >= 2, "the first case's two emails")
+
+            imap.stop()  # the mailbox server goes away for a while
+            time.sleep(5)
+            assert daemon.poll() is None, "the daemon stays up"
+            imap.start()
+            imap.append(make_mail(sender="second@example.net"))
+            _wait(lambda: len(smtp.messages) >= 4, "mail that arrived after the IMAP outage")
+
+            smtp.stop()  # now the SMTP server goes away
+            imap.append(make_mail(sender="third@example.net"))
+            time.sleep(5)
+            assert daemon.poll() is None
+            assert len(smtp.messages) == 4
+            smtp.start()
+            _wait(lambda: len(smtp.messages) >= 6, "mail queued during the SMTP outage")
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            _, stderr = daemon.communicate(timeout=60)
+
+    assert daemon.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    fetch_errors = [line for line in stderr.splitlines() if "ERROR intake.daemon: fetch:" in line]
+    deliver_errors = [
+        line for line in stderr.splitlines() if "ERROR intake.daemon: deliver:" in line
+    ]
+    assert 1 <= len(fetch_errors) <= 2, fetch_errors  # once (twice if the error text changed)
+    assert 1 <= len(deliver_errors) <= 2, deliver_errors
+    assert "fetch: working again" in stderr and "deliver: working again" in stderr
+    recipients = sorted(rcpt for message in smtp.messages for rcpt in message.rcpt_tos)
+    for sender in ("first@example.net", "second@example.net", "third@example.net"):
+        assert recipients.count(sender) == 1, "each reporter acknowledged exactly once"

@@ -90,22 +90,18 @@ async def test_a_control_character_in_the_sender_is_not_answered(tmp_path: Path)
 async def test_an_unsendable_row_fails_alone_and_the_queue_moves_on(
     db: Settings, sink: SmtpSink
 ) -> None:
-    bad = await OutboundMessage.create(
-        kind="acknowledgement",
-        sender="info@example.org",
-        recipients=["a\x01b@example.org"],
-        message_id="<intake.bad@example.org>",
-        subject="x",
-        raw_bytes=b"Subject: x\n\nx\n",
-    )
-    good = await OutboundMessage.create(
-        kind="acknowledgement",
-        sender="info@example.org",
-        recipients=["sam@example.net"],
-        message_id="<intake.good@example.org>",
-        subject="x",
-        raw_bytes=b"Subject: x\n\nx\n",
-    )
+    async def queued(recipient: str, name: str) -> OutboundMessage:
+        return await OutboundMessage.create(
+            kind="acknowledgement",
+            sender="info@example.org",
+            recipients=[recipient],
+            message_id=f"<intake.{name}@example.org>",
+            subject="x",
+            raw_bytes=b"Subject: x\n\nx\n",
+        )
+
+    bad = await queued("a\x01b@example.org", "bad")
+    good = await queued("sam@example.net", "good")
     stats = await deliver_once(db)
     assert (stats.sent, stats.failed) == (1, 1)
     await bad.refresh_from_db()

@@ -80,9 +80,6 @@ class ParsedMessage:
         lowered = name.lower()
         return next((value for key, value in self.headers if key.lower() == lowered), None)
 
-    def has_header(self, name: str) -> bool:
-        return self.header(name) is not None
-
     @property
     def sender(self) -> Address | None:
         """Who a reply goes to: the first Reply-To, else From."""

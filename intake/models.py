@@ -26,7 +26,8 @@ class Outcome(StrEnum):
 class OutboundState(StrEnum):
     QUEUED = "queued"
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # refused for good by our server, or too many attempts
+    BOUNCED = "bounced"  # accepted, then reported undeliverable by a bounce
 
 
 class TicketStatus(StrEnum):

@@ -1,0 +1,83 @@
+"""Bounces of our own mail: never answered, matched to the email they report on."""
+
+from __future__ import annotations
+
+from intake.config import Settings
+from intake.cycle import poll_once
+from intake.models import EventKind, InboundMessage, OutboundMessage, OutboundState, TicketEvent
+from tests.servers import Dovecot, SmtpSink
+from tests.support import make_mail
+
+
+def _dsn(original_message_id: str, status: str, diagnostic: str) -> bytes:
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
+        "To: info@example.org\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn-1@mx.example.net>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: text/plain\r\n\r\n"
+        "Your message could not be delivered.\r\n"
+        "--B\r\n"
+        "Content-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        "Final-Recipient: rfc822; sam@example.net\r\n"
+        "Action: failed\r\n"
+        f"Status: {status}\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n"
+        "--B\r\n"
+        "Content-Type: text/rfc822-headers\r\n\r\n"
+        "From: Example Code of Conduct Team <info@example.org>\r\n"
+        f"Message-ID: {original_message_id}\r\n"
+        "--B--\r\n"
+    ).encode()
+
+
+async def test_a_bounce_marks_our_acknowledgement_bounced_and_tells_the_case(
+    db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+) -> None:
+    dovecot.append(make_mail(), folder=folder)
+    await poll_once(db)
+    ack = await OutboundMessage.get(kind="acknowledgement")
+    assert ack.state == OutboundState.SENT
+    sent_before = len(sink.messages)
+
+    dovecot.append(_dsn(ack.message_id, "5.1.1", "550 5.1.1 No such user"), folder=folder)
+    stats = await poll_once(db)
+
+    assert stats.process.outcomes == {"ignored_bounce": 1}
+    assert len(sink.messages) == sent_before  # a bounce is never answered
+    await ack.refresh_from_db()
+    assert ack.state == OutboundState.BOUNCED
+    assert ack.last_error == "bounced: 5.1.1 smtp; 550 5.1.1 No such user"
+    note = await TicketEvent.get(kind=EventKind.NOTE)
+    assert note.internal
+    assert "could not be delivered: 5.1.1" in note.body and "sam@example.net" in note.body
+    bounce = await InboundMessage.get(message_id="<dsn-1@mx.example.net>")
+    assert f"bounce of outbound {ack.id}" in bounce.reason
+
+
+async def test_a_delay_notice_leaves_the_email_sent_and_notes_the_delay(
+    db: Settings, dovecot: Dovecot, folder: str
+) -> None:
+    dovecot.append(make_mail(), folder=folder)
+    await poll_once(db)
+    ack = await OutboundMessage.get(kind="acknowledgement")
+    dovecot.append(_dsn(ack.message_id, "4.4.1", "451 4.4.1 Try later"), folder=folder)
+    await poll_once(db)
+    await ack.refresh_from_db()
+    assert ack.state == OutboundState.SENT
+    assert "is delayed: 4.4.1" in (await TicketEvent.get(kind=EventKind.NOTE)).body
+
+
+async def test_a_bounce_of_mail_that_is_not_ours_is_only_recorded(
+    db: Settings, dovecot: Dovecot, folder: str
+) -> None:
+    dovecot.append(_dsn("<someone-else@example.com>", "5.1.1", "550 no"), folder=folder)
+    stats = await poll_once(db)
+    assert stats.process.outcomes == {"ignored_bounce": 1}
+    assert await TicketEvent.all().count() == 0

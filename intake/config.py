@@ -212,6 +212,7 @@ class Limits(_Section):
     max_message_mb: float = Field(default=25, gt=0)
     max_attachments: int = Field(default=20, ge=0)
     max_attachment_mb: float = Field(default=10, gt=0)
+    parse_seconds: float = Field(default=30, gt=0)  # in a parse worker; then the message fails
 
 
 class Deadlines(_Section):

@@ -46,10 +46,12 @@ class PendingParse:
         raw: bytes,
         future: Future[ParsedMessage] | None,
         parsed: ParsedMessage | None = None,
+        budget: float | None = None,
     ) -> None:
         self.raw = raw
         self.future = future
         self.parsed = parsed
+        self.budget = budget
 
     @classmethod
     def ready(cls, parsed: ParsedMessage) -> PendingParse:
@@ -61,31 +63,57 @@ class PendingParse:
         if self.future is None:
             return parse_message(self.raw)
         try:
-            return await asyncio.wrap_future(self.future)
+            return await asyncio.wait_for(asyncio.wrap_future(self.future), self.budget)
+        except TimeoutError:
+            _kill_workers(_pool)
+            shutdown_parse_pool()
+            raise ParseCrashed(f"parsing took more than {self.budget:g} s; stopped") from None
         except BrokenProcessPool:
             shutdown_parse_pool()
-            return await _parse_alone(self.raw)
+            return await _parse_alone(self.raw, self.budget)
+        except asyncio.CancelledError:
+            if not self.future.cancelled():
+                raise  # this task itself is being cancelled
+            # The pool was shut down under it (a worker was stopped): parse it alone.
+            return await _parse_alone(self.raw, self.budget)
 
 
 class ParseCrashed(Exception):
-    """Parsing this message killed the process doing it."""
+    """Parsing this message killed the process doing it, or ran over its time budget."""
 
 
-async def _parse_alone(raw: bytes) -> ParsedMessage:
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        try:
-            return await asyncio.wrap_future(pool.submit(parse_message, raw))
-        except BrokenProcessPool:
-            raise ParseCrashed("parsing this message killed its worker process") from None
+def _kill_workers(pool: ProcessPoolExecutor | None) -> None:
+    """Stop a worker stuck on one message. The executor has no public way to do this before
+    Python 3.14 (terminate_workers), so this reaches for its process table."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.kill()
 
 
-def start_parsing(raws: list[bytes], workers: int) -> list[PendingParse]:
-    """Submit every message of a batch at once; small batches are parsed here, when awaited."""
+async def _parse_alone(raw: bytes, budget: float | None) -> ParsedMessage:
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(pool.submit(parse_message, raw)), budget)
+    except TimeoutError:
+        _kill_workers(pool)
+        raise ParseCrashed(f"parsing took more than {budget:g} s; stopped") from None
+    except BrokenProcessPool:
+        raise ParseCrashed("parsing this message killed its worker process") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_parsing(
+    raws: list[bytes], workers: int, budget: float | None = None
+) -> list[PendingParse]:
+    """Submit every message of a batch at once; small batches are parsed here, when awaited.
+    In a worker, each message has `budget` seconds (counted from when it is awaited, by which
+    time the messages before it are done); parsing here has no budget."""
     if workers < 1 or len(raws) < MIN_BATCH_FOR_POOL:
         return [PendingParse(raw, None) for raw in raws]
     pool = _get_pool(workers)
     try:
-        return [PendingParse(raw, pool.submit(parse_message, raw)) for raw in raws]
+        return [PendingParse(raw, pool.submit(parse_message, raw), None, budget) for raw in raws]
     except BrokenProcessPool:
         shutdown_parse_pool()
         return [PendingParse(raw, None) for raw in raws]

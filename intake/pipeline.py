@@ -57,7 +57,7 @@ async def _due_ids(limit: int) -> list[int]:
 _CLAIMED_FIELDS = ("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size", "quiet")
 
 
-async def _start_parsing(ids: list[int], workers: int, limit_bytes: int) -> dict[int, PendingParse]:
+async def _start_parsing(ids: list[int], settings: Settings) -> dict[int, PendingParse]:
     """Read the batch's raw bytes once and start parsing all of it (in a worker, if enabled).
     A message over the size limit is read for its headers only."""
     rows = cast(
@@ -65,8 +65,14 @@ async def _start_parsing(ids: list[int], workers: int, limit_bytes: int) -> dict
         await InboundMessage.filter(id__in=ids).values_list("id", "raw_bytes"),
     )
     found = dict(rows)
+    limit_bytes = int(settings.limits.max_message_mb * MB)
     readable = [i for i in ids if i in found and len(found[i]) <= limit_bytes]
-    parsing = dict(zip(readable, start_parsing([found[i] for i in readable], workers), strict=True))
+    pending = start_parsing(
+        [found[i] for i in readable],
+        settings.processing.parse_workers,
+        settings.limits.parse_seconds,
+    )
+    parsing = dict(zip(readable, pending, strict=True))
     for inbound_id in (i for i in ids if i in found and i not in parsing):
         raw = found[inbound_id]
         note = _too_large_note(inbound_id, len(raw), limit_bytes)
@@ -197,9 +203,7 @@ async def process_pending(
                 break
             await asyncio.sleep(IDLE_WAIT_SECONDS)
             continue
-        parsing = await _start_parsing(
-            ids, settings.processing.parse_workers, int(settings.limits.max_message_mb * MB)
-        )
+        parsing = await _start_parsing(ids, settings)
         for start in range(0, len(ids), per_commit):
             if stop is not None and stop.is_set():
                 break

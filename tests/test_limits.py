@@ -57,3 +57,20 @@ async def test_a_message_over_the_size_limit_is_read_for_its_headers_only(
         assert "the words" not in body
         assert await OutboundMessage.filter(kind="acknowledgement").count() == 1
         assert (await InboundMessage.get()).raw_bytes == raw
+
+
+async def test_a_parse_over_its_time_budget_is_stopped_and_retried_later(
+    tmp_path: Path,
+) -> None:
+    # A budget no worker can meet (starting one alone takes far longer): every message in the
+    # worker batch runs over, is stopped, and is rescheduled; nothing is lost or half made.
+    settings = _settings(tmp_path, parse_seconds=0.001)
+    for n in range(5):
+        (tmp_path / "mail" / "new" / f"{n}.eml").write_bytes(make_mail(body=f"report {n}"))
+    async with running(settings):
+        stats = await poll_once(settings)
+        assert stats.process.outcomes == {"failed": 5}
+        rows = await InboundMessage.all().values_list("state", "attempts", "last_error")
+        assert all(state == "pending" and attempts == 1 for state, attempts, _ in rows)
+        assert all("took more than 0.001 s" in (error or "") for _, _, error in rows)
+        assert await OutboundMessage.all().count() == 0

@@ -15,6 +15,7 @@ from intake.config import parse_duration
 from intake.models import (
     Attachment,
     EventKind,
+    OutboundMessage,
     Outcome,
     TeamMember,
     Ticket,
@@ -27,6 +28,7 @@ from intake.sanitize import db_text, display_filename, header_text, human_durati
 from intake.tickets import next_reference
 
 REPORT = "report"
+RATE_NOTICE = "rate_notice"
 
 
 def _organisation_context(context: HandlerContext) -> dict[str, Any]:
@@ -146,14 +148,31 @@ async def _why_not_acknowledge(context: HandlerContext, answer_to: Address | Non
         return f"{answer_to.email} is our own or a team address"
     if _answers_our_mail(context):
         return "it replies to our own automatic mail (loop guard)"
-    limit = settings.processing.acknowledgements_per_sender_per_day
-    reporter = context.message.from_.email if context.message.from_ else answer_to.email
+    return None
+
+
+def _reporter_address(context: HandlerContext, answer_to: Address) -> str:
+    return context.message.from_.email if context.message.from_ else answer_to.email
+
+
+async def _over_daily_cap(context: HandlerContext, answer_to: Address) -> str | None:
+    """RFC 3834: a responder must not answer the same sender without limit."""
+    limit = context.settings.processing.acknowledgements_per_sender_per_day
+    reporter = _reporter_address(context, answer_to)
     today = await Ticket.filter(
         reporter_email=reporter, acknowledged_at__gte=context.now - timedelta(days=1)
     ).count()
     if today >= limit:
         return f"{reporter} had {today} acknowledgements in the last 24 hours (limit {limit})"
     return None
+
+
+async def _rate_notice_sent_today(context: HandlerContext, answer_to: Address) -> bool:
+    return await OutboundMessage.filter(
+        kind=RATE_NOTICE,
+        ticket__reporter_email=_reporter_address(context, answer_to),
+        created_at__gte=context.now - timedelta(days=1),
+    ).exists()
 
 
 async def handle_report(context: HandlerContext) -> HandlerResult:
@@ -163,6 +182,10 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     assignee = await TeamMember.get(email=shift.member.email)
     answer_to = message.sender
     not_acknowledged = await _why_not_acknowledge(context, answer_to)
+    capped = False
+    if not_acknowledged is None and answer_to is not None:
+        not_acknowledged = await _over_daily_cap(context, answer_to)
+        capped = not_acknowledged is not None
     acknowledged = not_acknowledged is None
     ticket = await Ticket.create(
         ref=await next_reference(settings.organisation.ticket_prefix, context.now),
@@ -202,6 +225,19 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     reason = f"{context.verdict.reason}; assigned to {assignee.email}"
     if not_acknowledged:
         reason += f"; not acknowledged: {not_acknowledged}"
+    if capped and answer_to is not None and not await _rate_notice_sent_today(context, answer_to):
+        await _send(
+            context,
+            ticket,
+            RATE_NOTICE,
+            Recipient(answer_to.email, answer_to.name),
+            {"reporter_name": header_text(answer_to.name)},
+            internal=False,
+            answering=context.inbound,
+            answering_message_id=message.message_id,
+            references=message.references,
+        )
+        reason += "; told once that automatic replies stop for today"
     if context.inbound.quiet:  # a backfill of old mail must not flood the team either
         return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)
     await _send(

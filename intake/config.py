@@ -351,7 +351,7 @@ def require_secrets(settings: Settings) -> None:
     settings.secret(settings.database.password_env, "database.password_env")
 
 
-TEMPLATE_KINDS = ("acknowledgement", "assignment")
+TEMPLATE_KINDS = ("acknowledgement", "assignment", "rate_notice")
 OUTSIDE_CONTACT_MISSING = (
     "organisation.outside_contact is not set: acknowledgements cannot name someone outside the"
     " team to write to when a report concerns a team member"

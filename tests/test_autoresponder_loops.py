@@ -56,5 +56,7 @@ async def test_autoresponders_never_keep_a_loop_going(
     assert acked.count(POLITE) == 1  # its auto-replies are recognised and never answered
     assert acked.count(THREADED) == 1  # replies to our own mail are never answered
     assert acked.count(CARELESS) == db.processing.acknowledgements_per_sender_per_day
-    # Every message from a person-looking sender is still a case for the team to see.
-    assert await Ticket.filter(reporter_email=CARELESS).count() == 1 + acked.count(CARELESS)
+    assert await OutboundMessage.filter(kind="rate_notice").count() == 1  # then silence
+    # Every message from a person-looking sender is still a case for the team to see: the
+    # acknowledged ones, the one that got the notice, and the answer to the notice.
+    assert await Ticket.filter(reporter_email=CARELESS).count() == acked.count(CARELESS) + 2

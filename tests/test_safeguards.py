@@ -58,6 +58,10 @@ async def test_acknowledgements_per_sender_are_capped_per_day(tmp_path: Path) ->
         assert len(await _acknowledgements()) == 3  # the default cap
         capped = await InboundMessage.filter(reason__contains="limit 3").count()
         assert capped == 2
+        notices = await OutboundMessage.filter(kind="rate_notice").values_list(
+            "recipients", flat=True
+        )
+        assert notices == [["sam@example.net"]]  # told once, then nothing more today
 
 
 async def test_our_own_or_a_team_reply_to_address_is_never_answered(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Crash safety: `intake poll` killed with SIGKILL at random moments, again and again, on a
-backlog in a real Dovecot, delivering to a real SMTP server; then one last run finishes.
+"""Crash safety: the daemon (`intake run`) killed with SIGKILL at random moments, again and
+again, on a backlog in a real Dovecot, delivering to a real SMTP server; then one last
+`intake poll --once` finishes the work.
 
 Whatever the moment of each kill, nothing is lost and nothing is made twice. The only duplicates
 allowed are deliveries the SMTP server accepted before we recorded them; they are counted and
@@ -44,9 +45,9 @@ def _backlog() -> list[bytes]:
     return mails
 
 
-def _poll(config: Path) -> subprocess.Popen[bytes]:
+def _intake(config: Path, command: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "intake", "--config", str(config), "poll"],
+        [sys.executable, "-m", "intake", "--config", str(config), command],
         env={**os.environ, IMAP_PASSWORD_ENV: DEFAULT_PASSWORD},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -63,6 +64,7 @@ def test_random_sigkills_lose_nothing_and_make_nothing_twice(
     dovecot: Dovecot, sink: SmtpSink, folder: str, imap_config: dict[str, Any], tmp_path: Path
 ) -> None:
     imap_config["mailbox"].update(batch_size=25, first_run_limit=0)
+    imap_config["schedule"] = {"fetch_every": "1s", "process_every": "1s", "deliver_every": "1s"}
     config = write_settings(tmp_path, imap_config)
     dovecot.append_many(_backlog(), folder=folder)
     rng = random.Random(20261121)
@@ -71,13 +73,13 @@ def test_random_sigkills_lose_nothing_and_make_nothing_twice(
     deadline = time.monotonic() + 240
     while kills < KILLS:
         assert time.monotonic() < deadline, f"only {kills} kills in time"
-        run = _poll(config)
+        run = _intake(config, "run")
         time.sleep(rng.uniform(0.05, 1.5))
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
-            kills += 1
+        assert run.poll() is None, "the daemon runs until it is killed"
+        os.killpg(run.pid, signal.SIGKILL)
+        kills += 1
         run.wait(timeout=30)
-    final = _poll(config)
+    final = _intake(config, "poll")
     assert final.wait(timeout=180) == 0
 
     database = tmp_path / "intake.sqlite3"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import mailbox
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,10 +21,12 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
+from intake.classify import ClassifyContext, classify
 from intake.config import Settings
 from intake.cycle import running
 from intake.fetch import FetchStats, fetch_once
 from intake.models import InboundMessage, InboundState, OutboundMessage, Outcome
+from intake.parse import parse_message
 from intake.pipeline import process_pending
 from tests.support import CORPORA, base_settings
 
@@ -78,13 +81,26 @@ class Run:
         """The reporter of the case this message opened, or None when it opened none."""
         return self.reporters.get(row.id)
 
+    def slowest(self) -> tuple[float, str]:
+        """The slowest sample to parse and classify (the per-message work outside the database),
+        timed again here one by one: (seconds, label)."""
+        context = ClassifyContext(own_addresses=frozenset({"info@example.org"}))
+        timings = []
+        for sample in self.samples:
+            started = time.perf_counter()
+            classify(parse_message(sample.raw), context)
+            timings.append((time.perf_counter() - started, sample.label))
+        return max(timings)
+
     def summary(self, corpus: str) -> str:
         outcomes = Counter(str(row.outcome) for row in self.rows.values())
         kinds = Counter(message.kind for message in self.outbound)
+        seconds, label = self.slowest()
         return (
             f"{corpus}: {len(self.samples)} files, {len(self.rows)} distinct stored "
             f"(fetch counted stored={self.fetched.stored}, duplicates={self.fetched.duplicates}), "
-            f"outcomes {dict(sorted(outcomes.items()))}, outbound {dict(sorted(kinds.items()))}"
+            f"outcomes {dict(sorted(outcomes.items()))}, outbound {dict(sorted(kinds.items()))}, "
+            f"slowest parse+classify {seconds * 1000:.1f} ms ({label})"
         )
 
 

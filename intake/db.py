@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
 APP = "intake"
@@ -19,10 +20,19 @@ def connection_name(url: str) -> str:
     return "sqlite" if url.startswith("sqlite") else "postgres"
 
 
+def _connection(url: str) -> str | dict[str, Any]:
+    """PostgreSQL by URL as given; SQLite through our client (see intake/sqlite_backend.py)."""
+    if not url.startswith("sqlite"):
+        return url
+    expanded: dict[str, Any] = expand_db_url(url)
+    expanded["engine"] = "intake.sqlite_backend"
+    return expanded
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
     name = connection_name(url)
     return {
-        "connections": {name: url},
+        "connections": {name: _connection(url)},
         "apps": {
             APP: {
                 "models": ["intake.models"],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,3 +83,52 @@ def test_the_daemon_rides_out_imap_and_smtp_outages(
     recipients = sorted(rcpt for message in smtp.messages for rcpt in message.rcpt_tos)
     for sender in ("first@example.net", "second@example.net", "third@example.net"):
         assert recipients.count(sender) == 1, "each reporter acknowledged exactly once"
+
+
+def _hold_database_lock(database: Path, seconds: float) -> threading.Thread:
+    """Another process-like writer (a backup, a second daemon) holding SQLite's write lock."""
+    ready = threading.Event()
+
+    def hold() -> None:
+        connection = sqlite3.connect(database, timeout=0, isolation_level=None)
+        connection.execute("BEGIN EXCLUSIVE")
+        ready.set()
+        time.sleep(seconds)
+        connection.execute("ROLLBACK")
+        connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    ready.wait(10)
+    return thread
+
+
+def test_a_busy_database_delays_or_fails_a_cycle_and_loses_nothing(
+    dovecot: Dovecot, sink: SmtpSink, folder: str, imap_config: dict[str, Any], tmp_path: Path
+) -> None:
+    config = write_settings(tmp_path, imap_config)
+    database = tmp_path / "intake.sqlite3"
+    env = {**os.environ, IMAP_PASSWORD_ENV: DEFAULT_PASSWORD}
+    command = [sys.executable, "-m", "intake", "--config", str(config), "poll"]
+    assert subprocess.run(command, env=env, timeout=60).returncode == 0  # creates the database
+
+    dovecot.append(make_mail(sender="short@example.net"), folder=folder)
+    holder = _hold_database_lock(database, 2)  # shorter than SQLite's 5 s busy wait
+    short = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    holder.join()
+    assert short.returncode == 0, short.stderr
+
+    dovecot.append(make_mail(sender="long@example.net"), folder=folder)
+    holder = _hold_database_lock(database, 8)  # longer: this cycle fails, clearly
+    long = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    holder.join()
+    assert long.returncode == 1
+    assert "database is locked" in long.stderr and "Traceback" not in long.stderr
+    assert len(dovecot.uids(folder)) == 1  # not stored, so not moved: still in the inbox
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    recipients = [rcpt for message in sink.messages for rcpt in message.rcpt_tos]
+    assert recipients.count("short@example.net") == 1
+    assert recipients.count("long@example.net") == 1
+    assert dovecot.uids(folder) == []

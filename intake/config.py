@@ -215,6 +215,13 @@ class Limits(_Section):
     parse_seconds: float = Field(default=30, gt=0)  # in a parse worker; then the message fails
 
 
+class Alerts(_Section):
+    """Telling the team leads when Intake needs a person."""
+
+    email_leads: bool = True
+    after_failures: int = Field(default=3, ge=1)  # consecutive login failures before the email
+
+
 class Deadlines(_Section):
     first_response: Duration = "72h"
 
@@ -231,6 +238,7 @@ class Settings(_Section):
     processing: Processing = Processing()
     deadlines: Deadlines = Deadlines()
     limits: Limits = Limits()
+    alerts: Alerts = Alerts()
     source_file: Path | None = None
 
     @model_validator(mode="after")
@@ -351,7 +359,7 @@ def require_secrets(settings: Settings) -> None:
     settings.secret(settings.database.password_env, "database.password_env")
 
 
-TEMPLATE_KINDS = ("acknowledgement", "assignment", "rate_notice")
+TEMPLATE_KINDS = ("acknowledgement", "assignment", "rate_notice", "alert")
 OUTSIDE_CONTACT_MISSING = (
     "organisation.outside_contact is not set: acknowledgements cannot name someone outside the"
     " team to write to when a report concerns a team member"

@@ -13,9 +13,21 @@ class MailboxError(IntakeError):
     """The mailbox could not be reached or refused an operation."""
 
 
+class LoginFailed(IntakeError):
+    """A server refused our credentials: it will go on refusing until a person acts."""
+
+
+class MailboxLoginFailed(MailboxError, LoginFailed):
+    """The mailbox refused our login."""
+
+
 class OnboardingRequired(MailboxError):
     """A first run found old mail waiting: answering all of it needs an explicit choice."""
 
 
 class DeliveryError(IntakeError):
     """The outbound transport could not be reached."""
+
+
+class DeliveryLoginFailed(DeliveryError, LoginFailed):
+    """The SMTP server refused our login."""

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from intake.alerts import queue_alert
 from intake.config import OUTSIDE_CONTACT_MISSING, Settings, parse_duration
 from intake.cycle import running
-from intake.errors import IntakeError
+from intake.errors import IntakeError, LoginFailed
 from intake.fetch import fetch_once
 from intake.outbox.deliver import deliver_once
 from intake.pipeline import process_pending
@@ -37,6 +38,7 @@ class Daemon:
         self.failing: dict[str, str] = {}
         self.failures: dict[str, int] = {}
         self.resume_at: dict[str, float] = {}
+        self.alerted: set[str] = set()
         self.scheduler = AsyncIOScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
         )
@@ -58,8 +60,12 @@ class Daemon:
                     self.scheduler.modify_job(wakes, next_run_time=datetime.now(UTC))
                 self.failures.pop(name, None)
                 self.resume_at.pop(name, None)
+                self.alerted.discard(name)
                 if self.failing.pop(name, None) is not None:
                     log.info("%s: working again", name)
+            except LoginFailed as exc:
+                self._report(name, str(exc))
+                await self._alert_if_persistent(name, str(exc))
             except IntakeError as exc:
                 self._report(name, str(exc))
             except Exception as exc:  # the daemon outlives any one failure
@@ -80,6 +86,25 @@ class Daemon:
         self.failures[name] = failures
         pause = min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
         self.resume_at[name] = time.monotonic() + pause
+
+    async def _alert_if_persistent(self, name: str, error: str) -> None:
+        """A login refused again and again will not heal by itself: say so loudly, once per
+        episode, in the log and (configurably) by email to the leads."""
+        alerts = self.settings.alerts
+        if name in self.alerted or self.failures.get(name, 0) < alerts.after_failures:
+            return
+        self.alerted.add(name)
+        log.critical(
+            "%s: login refused %d times in a row; a person must act: %s",
+            name,
+            self.failures[name],
+            error,
+        )
+        if alerts.email_leads:
+            try:
+                await queue_alert(self.settings, name, error)
+            except Exception as exc:  # the alert is a courtesy; the log line stands
+                log.error("%s: could not queue the alert email: %s", name, exc)
 
     async def _fetch(self) -> bool:
         return (await fetch_once(self.settings, self.stop)).stored > 0

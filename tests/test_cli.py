@@ -163,8 +163,8 @@ def test_a_parked_message_can_be_inspected_and_retried(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
     good_ack = (REPO / "templates" / "acknowledgement.j2").read_text()
-    for kind in ("assignment", "rate_notice"):
-        (templates / f"{kind}.j2").write_text((REPO / "templates" / f"{kind}.j2").read_text())
+    for template in (REPO / "templates").glob("*.j2"):
+        (templates / template.name).write_text(template.read_text())
     (templates / "acknowledgement.j2").write_text(
         "{% block subject %}{{ typo }}{% endblock %}{% block text %}x{% endblock %}"
     )

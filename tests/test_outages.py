@@ -132,3 +132,34 @@ def test_a_busy_database_delays_or_fails_a_cycle_and_loses_nothing(
     assert recipients.count("short@example.net") == 1
     assert recipients.count("long@example.net") == 1
     assert dovecot.uids(folder) == []
+
+
+def test_a_refused_login_is_reported_loudly_once_and_mailed_to_the_leads(
+    dovecot: Dovecot, sink: SmtpSink, imap_config: dict[str, Any], tmp_path: Path
+) -> None:
+    imap_config["schedule"] = {"fetch_every": "1s", "process_every": "1s", "deliver_every": "1s"}
+    imap_config["alerts"] = {"after_failures": 2}
+    config = write_settings(tmp_path, imap_config)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "intake", "--config", str(config), "run"],
+        env={**os.environ, IMAP_PASSWORD_ENV: "not-the-password"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait(lambda: len(sink.messages) >= 1, "the alert email")
+        time.sleep(7)  # more failed logins, backing off: no second email
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, stderr
+    [alert] = sink.messages
+    assert alert.rcpt_tos == ["alice@example.org"]  # the lead, not every member
+    parsed = alert.parsed()
+    assert parsed["Subject"] == "[Intake] Needs attention: the fetch job keeps failing"
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert "login failed" in parsed.get_content()  # type: ignore[attr-defined]
+    assert "not-the-password" not in alert.data.decode("utf-8", "replace")
+    assert len([line for line in stderr.splitlines() if "CRITICAL" in line]) == 1
+    assert len([line for line in stderr.splitlines() if "ERROR intake.daemon: fetch:" in line]) == 1

@@ -25,8 +25,8 @@ async def test_a_failing_message_rolls_back_retries_then_parks_and_the_rest_keep
 ) -> None:
     broken = tmp_path / "broken-templates"  # an operator's edit that names a missing variable
     broken.mkdir()
-    for kind in ("assignment", "rate_notice"):
-        (broken / f"{kind}.j2").write_text((REPO / "templates" / f"{kind}.j2").read_text())
+    for template in (REPO / "templates").glob("*.j2"):
+        (broken / template.name).write_text(template.read_text())
     (broken / "acknowledgement.j2").write_text(
         "{% block subject %}{{ no_such_variable }}{% endblock %}{% block text %}x{% endblock %}"
     )

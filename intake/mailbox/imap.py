@@ -16,7 +16,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from intake.config import MailboxSettings
-from intake.errors import MailboxError
+from intake.errors import MailboxError, MailboxLoginFailed
 from intake.mailbox import Key
 
 PROCESSED_KEYWORD = b"$IntakeProcessed"
@@ -70,7 +70,7 @@ class ImapMailbox:
                 client.create_folder(config.processed_folder)
         except LoginError as exc:
             self.close()
-            raise MailboxError(f"{self.identity}: login failed: {_text(exc)}") from None
+            raise MailboxLoginFailed(f"{self.identity}: login failed: {_text(exc)}") from None
         except IMAP_ERRORS as exc:
             self.close()
             raise MailboxError(self._describe(exc)) from None

@@ -20,7 +20,7 @@ import aiosmtplib
 from tortoise.expressions import F, Q
 
 from intake.config import OutboundSettings, Settings, parse_duration
-from intake.errors import DeliveryError
+from intake.errors import DeliveryError, DeliveryLoginFailed
 from intake.models import OutboundMessage, OutboundState
 
 log = logging.getLogger("intake.deliver")
@@ -103,7 +103,9 @@ class SmtpTransport:
                 await client.login(config.username, self.password)
         except aiosmtplib.SMTPAuthenticationError as exc:
             await _quietly_close(client)
-            raise DeliveryError(f"{self.name}: login refused: {exc.code} {exc.message}") from None
+            raise DeliveryLoginFailed(
+                f"{self.name}: login refused: {exc.code} {exc.message}"
+            ) from None
         except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
             await _quietly_close(client)
             raise DeliveryError(f"{self.name}: {exc}") from None

@@ -1,0 +1,25 @@
+"""Email to the team leads when Intake needs a person (a login refused again and again)."""
+
+from __future__ import annotations
+
+from intake.config import Settings
+from intake.outbox.compose import Recipient, queue_email
+
+
+async def queue_alert(settings: Settings, job: str, error: str) -> None:
+    leads = [member for member in settings.team if "lead" in member.roles]
+    if not leads:
+        return
+    organisation = settings.organisation
+    await queue_email(
+        settings,
+        kind="alert",
+        to=[Recipient(lead.email, lead.name) for lead in leads],
+        context={
+            "organisation": {"name": organisation.name, "display_name": organisation.display_name},
+            "job": job,
+            "error": error,
+            "config": str(settings.source_file or "settings.toml"),
+        },
+        auto_submitted="auto-generated",
+    )

@@ -24,7 +24,14 @@ from intake.models import (
 from intake.outbox.compose import Recipient, queue_email, valid_address
 from intake.parse import Address
 from intake.roster import shift_at
-from intake.sanitize import db_text, display_filename, header_text, human_duration, human_size
+from intake.sanitize import (
+    db_text,
+    display_filename,
+    header_text,
+    human_duration,
+    human_size,
+    sanitize_html,
+)
 from intake.tickets import next_reference
 
 REPORT = "report"
@@ -201,6 +208,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         kind=EventKind.INBOUND,
         author=db_text(reporter.email, 320) if reporter else "(no sender)",
         body=db_text(message.text),
+        html=db_text(sanitize_html(message.html)),
         inbound=context.inbound,
     )
     attachments = await _store_attachments(context, ticket, event)

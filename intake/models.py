@@ -160,6 +160,8 @@ class TicketEvent(Model):
     kind = fields.CharEnumField(EventKind, max_length=16)
     author = fields.CharField(max_length=320)
     body = fields.TextField(default="")
+    # The HTML of an inbound message, sanitised (nh3) before it is stored, for display.
+    html = fields.TextField(default="", db_default="")
     internal = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     inbound: fields.ForeignKeyNullableRelation[InboundMessage] = fields.ForeignKeyField(

@@ -6,6 +6,8 @@ import re
 import unicodedata
 from datetime import timedelta
 
+import nh3
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
@@ -13,6 +15,15 @@ _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 def header_text(value: str, limit: int = 200) -> str:
     """Text safe to put in a header: no line breaks or control characters, bounded length."""
     return _CONTROL.sub(" ", value).strip()[:limit]
+
+
+# No images: a remote image in a report is a tracking pixel that tells the sender it was read.
+_HTML_TAGS = nh3.ALLOWED_TAGS - {"img"}
+
+
+def sanitize_html(html: str) -> str:
+    """HTML from inbound mail, safe to store and show: no scripts, handlers, styles or images."""
+    return nh3.clean(html, tags=_HTML_TAGS) if html else ""
 
 
 def db_text(value: str, limit: int | None = None) -> str:

@@ -66,6 +66,7 @@ async def ticket(ref: str) -> dict[str, Any]:
                 "internal": event.internal,
                 "created_at": _iso(event.created_at),
                 "body": event.body,
+                "html": event.html,
             }
             for event in events
         ],

@@ -9,7 +9,7 @@ from jinja2 import UndefinedError
 
 from intake.config import Settings
 from intake.cycle import poll_once
-from intake.models import OutboundMessage, Ticket
+from intake.models import EventKind, OutboundMessage, Ticket, TicketEvent
 from intake.outbox.compose import Recipient, render
 from intake.outbox.mime import serialise
 from intake.sanitize import display_filename, header_text
@@ -130,3 +130,18 @@ def test_serialised_mail_with_an_html_alternative() -> None:
     assert plain is not None and plain.get_content() == "Text part\n"  # type: ignore[attr-defined]
     assert html is not None and "HTML part — é" in html.get_content()  # type: ignore[attr-defined]
     assert not parsed.defects
+
+
+async def test_inbound_html_is_sanitised_before_it_is_stored(
+    db: Settings, dovecot: Dovecot, folder: str
+) -> None:
+    html = (
+        '<p onclick="steal()">He said <b>this</b>.<script>alert(1)</script>'
+        '<img src="https://tracker.example/pixel.png"><a href="javascript:evil()">x</a></p>'
+    )
+    dovecot.append(make_mail(body="He said this.", html=html), folder=folder)
+    await poll_once(db)
+    stored = await TicketEvent.get(kind=EventKind.INBOUND)
+    assert "<b>this</b>" in stored.html
+    for forbidden in ("onclick", "<script", "alert(1)", "<img", "tracker.example", "javascript:"):
+        assert forbidden not in stored.html

@@ -342,3 +342,19 @@ async def test_mime4j_messages_are_stored_and_finished(
     assert len(samples) == 80
     assert len(run.rows) == 76  # four messages appear twice
     assert_stored_and_finished(run)
+
+
+async def test_every_file_under_the_corpora_whatever_it_holds_goes_through(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """Hostile input in the widest sense: every file of every corpus, expected-result files,
+    bare reply bodies and licences included, as if it had arrived as mail."""
+    samples = [
+        Sample(str(path.relative_to(CORPORA)), path.read_bytes())
+        for path in sorted(CORPORA.rglob("*"))
+        if path.is_file()
+    ]
+    run = await run_pipeline(make_settings, tmp_path, samples)
+    print(run.summary("every file under corpora/"))
+    assert len(samples) > 1500
+    assert_stored_and_finished(run)

@@ -6,6 +6,7 @@ attachments, the acknowledgement and the assignment notice commit together or no
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +36,13 @@ from intake.sanitize import (
 from intake.tickets import next_reference
 
 REPORT = "report"
+# "Fwd: Returned mail: ...": a person forwarding a bounce. It is a case for the team to look at,
+# but a bounce inside it is never answered, not even to the person who forwarded it.
+FORWARDED_BOUNCE = re.compile(
+    r"^\s*(fwd?|fw|wg|tr|rv|doorst)\s*:\s*(returned mail|undeliver|mail delivery fail"
+    r"|delivery status notification|failure notice|delivery failure)",
+    re.IGNORECASE,
+)
 RATE_NOTICE = "rate_notice"
 
 
@@ -155,6 +163,8 @@ async def _why_not_acknowledge(context: HandlerContext, answer_to: Address | Non
         return f"{answer_to.email} is our own or a team address"
     if _answers_our_mail(context):
         return "it replies to our own automatic mail (loop guard)"
+    if FORWARDED_BOUNCE.match(context.message.subject):
+        return "it forwards a delivery failure notice"
     return None
 
 

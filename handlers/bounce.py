@@ -18,22 +18,18 @@ from intake.models import (
     Outcome,
     TicketEvent,
 )
+from intake.outbox.compose import our_message_ids_in
 from intake.sanitize import db_text, header_text
 
 _STATUS = re.compile(rb"(?im)^Status:[ \t]*([245]\.\d{1,3}\.\d{1,3})")
 _DIAGNOSTIC = re.compile(rb"(?im)^Diagnostic-Code:[ \t]*([^\r\n]+)")
 
 
-def _our_message_ids(raw: bytes, domain: str) -> list[str]:
-    pattern = rb"<intake\.[0-9a-f]{32}@" + re.escape(domain.encode("ascii")) + rb">"
-    return sorted({match.decode("ascii") for match in re.findall(pattern, raw, re.IGNORECASE)})
-
-
 async def handle_bounce(context: HandlerContext) -> HandlerResult:
     reason = context.verdict.reason
     raw = await InboundMessage.get(id=context.inbound.id).values_list("raw_bytes", flat=True)
     assert isinstance(raw, bytes)
-    ids = _our_message_ids(raw, context.settings.organisation.domain)
+    ids = our_message_ids_in(raw, context.settings)
     bounced = await OutboundMessage.filter(message_id__in=ids).prefetch_related("ticket")
     if not bounced:
         return HandlerResult(outcome=Outcome.IGNORED_BOUNCE, reason=reason)

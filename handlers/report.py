@@ -22,7 +22,7 @@ from intake.models import (
     Ticket,
     TicketEvent,
 )
-from intake.outbox.compose import Recipient, queue_email, valid_address
+from intake.outbox.compose import Recipient, is_our_message_id, queue_email, valid_address
 from intake.parse import Address
 from intake.roster import shift_at
 from intake.sanitize import (
@@ -46,23 +46,11 @@ FORWARDED_BOUNCE = re.compile(
 RATE_NOTICE = "rate_notice"
 
 
-def _organisation_context(context: HandlerContext) -> dict[str, Any]:
-    organisation = context.settings.organisation
-    return {
-        "name": organisation.name,
-        "display_name": organisation.display_name,
-        "address": organisation.address,
-        "emergency_notice": organisation.emergency_notice,
-        "outside_contact": organisation.outside_contact,
-        "outside_contact_name": organisation.outside_contact_name,
-    }
-
-
 def _over_limit(context: HandlerContext, index: int, size: int) -> str | None:
     limits = context.settings.limits
     if index >= limits.max_attachments:
         return f"more than {limits.max_attachments} attachments"
-    if size > limits.max_attachment_mb * 1024 * 1024:
+    if size > limits.max_attachment_bytes:
         return f"larger than {limits.max_attachment_mb:g} MB"
     return None
 
@@ -77,6 +65,14 @@ async def _store_attachments(
         name = display_filename(attachment.filename)
         size = len(attachment.payload)
         dropped = _over_limit(context, index, size)
+        listed.append(
+            {
+                "name": name,
+                "type": attachment.content_type,
+                "size": human_size(size),
+                "dropped": dropped or "",
+            }
+        )
         if dropped:
             await TicketEvent.create(
                 ticket=ticket,
@@ -85,14 +81,6 @@ async def _store_attachments(
                 body=f"Attachment {name} ({human_size(size)}) not kept: {dropped}."
                 f" The original message is stored whole (inbound {context.inbound.id}).",
                 internal=True,
-            )
-            listed.append(
-                {
-                    "name": name,
-                    "type": attachment.content_type,
-                    "size": human_size(size),
-                    "dropped": dropped,
-                }
             )
             continue
         digest = store_blob(context.settings.data_dir, attachment.payload)
@@ -103,9 +91,6 @@ async def _store_attachments(
             content_type=header_text(attachment.content_type, 255),
             size=size,
             sha256=digest,
-        )
-        listed.append(
-            {"name": name, "type": attachment.content_type, "size": human_size(size), "dropped": ""}
         )
     return listed
 
@@ -125,7 +110,11 @@ async def _send(
         context.settings,
         kind=kind,
         to=[to],
-        context={"organisation": _organisation_context(context), "ref": ticket.ref, **variables},
+        context={
+            "organisation": context.settings.organisation.model_dump(),
+            "ref": ticket.ref,
+            **variables,
+        },
         ticket=ticket,
         **queue_options,
     )
@@ -139,11 +128,31 @@ async def _send(
     )
 
 
+async def _answer_sender(
+    context: HandlerContext,
+    ticket: Ticket,
+    answer_to: Address,
+    kind: str,
+    variables: dict[str, Any],
+) -> None:
+    """An automatic email to whoever sent the report, threaded on their message."""
+    await _send(
+        context,
+        ticket,
+        kind,
+        Recipient(answer_to.email, answer_to.name),
+        {"reporter_name": header_text(answer_to.name), **variables},
+        internal=False,
+        answering=context.inbound,
+        answering_message_id=context.message.message_id,
+        references=context.message.references,
+    )
+
+
 def _answers_our_mail(context: HandlerContext) -> bool:
     """In-Reply-To or References name a Message-ID we made: a reply to our own mail."""
-    ours = f"@{context.settings.organisation.domain}>"
     return any(
-        msgid.startswith("<intake.") and msgid.endswith(ours)
+        is_our_message_id(msgid, context.settings)
         for msgid in (*context.message.in_reply_to, *context.message.references)
     )
 
@@ -203,7 +212,6 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     if not_acknowledged is None and answer_to is not None:
         not_acknowledged = await _over_daily_cap(context, answer_to)
         capped = not_acknowledged is not None
-    acknowledged = not_acknowledged is None
     ticket = await Ticket.create(
         ref=await next_reference(settings.organisation.ticket_prefix, context.now),
         kind=REPORT,
@@ -211,7 +219,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         reporter_email=db_text(reporter.email, 320) if reporter else "",
         reporter_name=db_text(reporter.name, 200) if reporter else "",
         assignee=assignee,
-        acknowledged_at=context.now if acknowledged else None,
+        acknowledged_at=context.now if not_acknowledged is None else None,
     )
     event = await TicketEvent.create(
         ticket=ticket,
@@ -223,38 +231,23 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     )
     attachments = await _store_attachments(context, ticket, event)
 
-    if acknowledged and answer_to is not None:
-        await _send(
+    if not_acknowledged is None and answer_to is not None:
+        await _answer_sender(
             context,
             ticket,
+            answer_to,
             "acknowledgement",
-            Recipient(answer_to.email, answer_to.name),
             {
-                "reporter_name": header_text(answer_to.name),
                 "readers": [assignee.name],
                 "next_contact": human_duration(parse_duration(settings.deadlines.first_response)),
             },
-            internal=False,
-            answering=context.inbound,
-            answering_message_id=message.message_id,
-            references=message.references,
         )
 
     reason = f"{context.verdict.reason}; assigned to {assignee.email}"
     if not_acknowledged:
         reason += f"; not acknowledged: {not_acknowledged}"
     if capped and answer_to is not None and not await _rate_notice_sent_today(context, answer_to):
-        await _send(
-            context,
-            ticket,
-            RATE_NOTICE,
-            Recipient(answer_to.email, answer_to.name),
-            {"reporter_name": header_text(answer_to.name)},
-            internal=False,
-            answering=context.inbound,
-            answering_message_id=message.message_id,
-            references=message.references,
-        )
+        await _answer_sender(context, ticket, answer_to, RATE_NOTICE, {})
         reason += "; told once that automatic replies stop for today"
     if context.inbound.quiet:  # a backfill of old mail must not flood the team either
         return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)
@@ -270,7 +263,6 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             "received": context.now.strftime("%Y-%m-%d %H:%M UTC"),
             "text": message.text,
             "attachments": attachments,
-            "acknowledged": acknowledged,
             "not_acknowledged": not_acknowledged or "",
             "defects": list(message.defects),
         },

@@ -10,13 +10,12 @@ async def queue_alert(settings: Settings, job: str, error: str) -> None:
     leads = [member for member in settings.team if "lead" in member.roles]
     if not leads:
         return
-    organisation = settings.organisation
     await queue_email(
         settings,
         kind="alert",
         to=[Recipient(lead.email, lead.name) for lead in leads],
         context={
-            "organisation": {"name": organisation.name, "display_name": organisation.display_name},
+            "organisation": settings.organisation.model_dump(),
             "job": job,
             "error": error,
             "config": str(settings.source_file or "settings.toml"),

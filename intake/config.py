@@ -31,6 +31,7 @@ from intake.errors import SettingsError
 CONFIG_ENV = "INTAKE_CONFIG"
 DEFAULT_CONFIG = Path("settings.toml")
 
+MEGABYTE = 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -213,6 +214,14 @@ class Limits(_Section):
     max_attachments: int = Field(default=20, ge=0)
     max_attachment_mb: float = Field(default=10, gt=0)
     parse_seconds: float = Field(default=30, gt=0)  # in a parse worker; then the message fails
+
+    @property
+    def max_message_bytes(self) -> int:
+        return int(self.max_message_mb * MEGABYTE)
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        return int(self.max_attachment_mb * MEGABYTE)
 
 
 class Alerts(_Section):

@@ -74,12 +74,12 @@ async def _current_state(mailbox: Mailbox, uidvalidity: int | None) -> MailboxSt
 async def _already_stored(mailbox: Mailbox, uidvalidity: int | None, uids: list[int]) -> set[Key]:
     """Which of these UIDs (at or below the last one seen) are stored already."""
     stored: set[Key] = set()
-    for start in range(0, len(uids), 500):
+    for batch in chunks(uids, 500):
         query = InboundMessage.filter(
             mailbox=mailbox.identity,
             folder=mailbox.folder,
             uidvalidity=uidvalidity,
-            uid__in=uids[start : start + 500],
+            uid__in=batch,
         )
         stored.update(cast(list[int], await query.values_list("uid", flat=True)))
     return stored

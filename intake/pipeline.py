@@ -25,8 +25,6 @@ from intake.parallel import PendingParse, start_parsing
 from intake.parse import parse_headers_only
 from intake.sanitize import human_size
 
-MB = 1024 * 1024
-
 log = logging.getLogger("intake.pipeline")
 
 
@@ -65,7 +63,7 @@ async def _start_parsing(ids: list[int], settings: Settings) -> dict[int, Pendin
         await InboundMessage.filter(id__in=ids).values_list("id", "raw_bytes"),
     )
     found = dict(rows)
-    limit_bytes = int(settings.limits.max_message_mb * MB)
+    limit_bytes = settings.limits.max_message_bytes
     readable = [i for i in ids if i in found and len(found[i]) <= limit_bytes]
     pending = start_parsing(
         [found[i] for i in readable],

@@ -80,6 +80,21 @@ def new_message_id(settings: Settings) -> str:
     return f"<intake.{uuid.uuid4().hex}@{settings.organisation.domain}>"
 
 
+def _ours(domain: str) -> re.Pattern[str]:
+    """The shape of the Message-IDs new_message_id makes for this domain."""
+    return re.compile(rf"<intake\.[^@<>\s]+@{re.escape(domain)}>", re.IGNORECASE)
+
+
+def is_our_message_id(message_id: str, settings: Settings) -> bool:
+    return bool(_ours(settings.organisation.domain).fullmatch(message_id))
+
+
+def our_message_ids_in(raw: bytes, settings: Settings) -> list[str]:
+    """Our Message-IDs quoted anywhere in a message (a bounce quotes the mail it returns)."""
+    text = raw.decode("ascii", "replace")
+    return sorted(set(_ours(settings.organisation.domain).findall(text)))
+
+
 def _message_ids(values: tuple[str, ...]) -> list[str]:
     """Message-IDs from inbound mail that are safe to repeat in our headers."""
     return [value for value in values if value.isascii() and len(value) <= 250]

@@ -153,3 +153,19 @@ async def test_the_directory_transport_writes_each_message_once(
     files = sorted((tmp_path / "outbox").glob("*.eml"))
     assert [f.name for f in files] == [f"{row.id:08d}-acknowledgement.eml" for row in rows]
     assert files[0].read_bytes() == rows[0].raw_bytes
+
+
+async def test_a_refused_sender_stops_the_run_and_counts_against_no_message(
+    imap_config: dict[str, Any], tmp_path: Path
+) -> None:
+    with SmtpSink(auth={"info@example.org": "s3cret"}) as server:  # we send without logging in
+        imap_config["outbound"]["port"] = server.port
+        settings = settings_from(tmp_path, imap_config)
+        async with running(settings):
+            rows = await _queue(settings, 2)
+            with pytest.raises(DeliveryError, match="sender refused: 530"):
+                await deliver_once(settings)
+            for row in rows:
+                await row.refresh_from_db()
+                assert (row.state, row.attempts) == (OutboundState.QUEUED, 0)
+        assert server.messages == []

@@ -297,6 +297,24 @@ class _SentLedger:
                 )
 
 
+async def _refused(
+    row: OutboundMessage,
+    config: OutboundSettings,
+    stats: DeliveryStats,
+    detail: str,
+    *,
+    permanent: bool,
+) -> None:
+    """Record that the server would not take this row (for now, or for good)."""
+    final = await _record_failure(row, config, detail, permanent=permanent)
+    stats.failed += final
+    stats.deferred += not final
+    outcome = "failed" if permanent else f"failed after {row.attempts} attempts"
+    log.warning(
+        "outbound %d (%s) %s: %s", row.id, row.kind, outcome if final else "deferred", detail
+    )
+
+
 async def _send_batch(
     transport: Transport,
     due: list[OutboundMessage],
@@ -304,7 +322,11 @@ async def _send_batch(
     stats: DeliveryStats,
     stop: asyncio.Event | None,
 ) -> bool:
-    """Send one batch; False when the transport is failing and the run should stop."""
+    """Send one batch; False when the connection is failing and the run should stop.
+
+    A DeliveryError (the server unreachable, or refusing our login or sender address) is about
+    the setup, not this row: it propagates, the row keeps its attempts, and the caller's failure
+    handling (one log line, backoff) applies, as when the connection could not be opened."""
     ledger = _SentLedger()
     try:
         for row in due:
@@ -313,29 +335,18 @@ async def _send_batch(
             try:
                 await transport.send(row)
             except PermanentFailure as exc:
-                await _record_failure(row, config, str(exc), permanent=True)
-                stats.failed += 1
-                log.warning("outbound %d (%s) failed: %s", row.id, row.kind, exc)
+                await _refused(row, config, stats, str(exc), permanent=True)
                 continue
-            except (TemporaryFailure, DeliveryError) as exc:
-                final = await _record_failure(row, config, str(exc), permanent=False)
-                stats.failed += final
-                stats.deferred += not final
-                log.warning(
-                    "outbound %d (%s) %s: %s",
-                    row.id,
-                    row.kind,
-                    f"failed after {row.attempts} attempts" if final else "deferred",
-                    exc,
-                )
-                if isinstance(exc, DeliveryError | ConnectionLost):
+            except TemporaryFailure as exc:
+                await _refused(row, config, stats, str(exc), permanent=False)
+                if isinstance(exc, ConnectionLost):
                     return False
                 continue
+            except DeliveryError:
+                raise
             except Exception as exc:  # one odd row must never stop the whole queue
-                final = await _record_failure(row, config, f"{type(exc).__name__}: {exc}", False)
-                stats.failed += final
-                stats.deferred += not final
-                log.error("outbound %d (%s): %s: %s", row.id, row.kind, type(exc).__name__, exc)
+                detail = f"{type(exc).__name__}: {exc}"
+                await _refused(row, config, stats, detail, permanent=False)
                 continue
             await ledger.add(row)
             stats.sent += 1

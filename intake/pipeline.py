@@ -20,10 +20,10 @@ from handlers.base import HandlerContext
 from intake.classify import ClassifyContext, classify
 from intake.config import Settings, parse_duration
 from intake.models import InboundMessage, InboundState, Outcome
-from intake.outbox.deliver import IDLE_WAIT_SECONDS
 from intake.parallel import PendingParse, start_parsing
 from intake.parse import parse_headers_only
 from intake.sanitize import human_size
+from intake.stages import upstream_finished, wait_for_upstream
 
 log = logging.getLogger("intake.pipeline")
 
@@ -39,42 +39,38 @@ def classify_context(settings: Settings) -> ClassifyContext:
     return ClassifyContext(own_addresses=frozenset({settings.organisation.address}))
 
 
-async def _due_ids(limit: int) -> list[int]:
+async def _due(limit: int) -> dict[int, bytes]:
+    """The raw bytes of the next due messages, by id, oldest first, in one query."""
     now = datetime.now(UTC)
-    ids = (
+    rows = (
         await InboundMessage.filter(state=InboundState.PENDING)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .order_by("id")
         .limit(limit)
-        .values_list("id", flat=True)
+        .values_list("id", "raw_bytes")
     )
-    return cast(list[int], ids)
+    return dict(cast(list[tuple[int, bytes]], rows))
 
 
 # Everything a handler may read of the row; the raw bytes are parsed already.
 _CLAIMED_FIELDS = ("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size", "quiet")
 
 
-async def _start_parsing(ids: list[int], settings: Settings) -> dict[int, PendingParse]:
-    """Read the batch's raw bytes once and start parsing all of it (in a worker, if enabled).
-    A message over the size limit is read for its headers only."""
-    rows = cast(
-        list[tuple[int, bytes]],
-        await InboundMessage.filter(id__in=ids).values_list("id", "raw_bytes"),
-    )
-    found = dict(rows)
+def _start_parsing(due: dict[int, bytes], settings: Settings) -> dict[int, PendingParse]:
+    """Start parsing the whole batch (in a worker, if enabled); a message over the size limit
+    is read for its headers only."""
     limit_bytes = settings.limits.max_message_bytes
-    readable = [i for i in ids if i in found and len(found[i]) <= limit_bytes]
+    readable = [inbound_id for inbound_id, raw in due.items() if len(raw) <= limit_bytes]
     pending = start_parsing(
-        [found[i] for i in readable],
+        [due[inbound_id] for inbound_id in readable],
         settings.processing.parse_workers,
         settings.limits.parse_seconds,
     )
     parsing = dict(zip(readable, pending, strict=True))
-    for inbound_id in (i for i in ids if i in found and i not in parsing):
-        raw = found[inbound_id]
-        note = _too_large_note(inbound_id, len(raw), limit_bytes)
-        parsing[inbound_id] = PendingParse.ready(parse_headers_only(raw, note))
+    for inbound_id, raw in due.items():
+        if inbound_id not in parsing:
+            note = _too_large_note(inbound_id, len(raw), limit_bytes)
+            parsing[inbound_id] = PendingParse.ready(parse_headers_only(raw, note))
     return parsing
 
 
@@ -114,7 +110,7 @@ async def _process_one(
                 attempts=inbound.attempts + 1,
             )
     except Exception as exc:  # any failure parks or reschedules the message, never loses it
-        return await _record_failure(settings, inbound_id, exc)
+        return await _record_failure(settings, inbound, exc)
     ref = f" {result.ticket.ref}" if result.ticket else ""
     line = (
         f"inbound {inbound_id} {message.message_id or '(no Message-ID)'} -> "
@@ -160,25 +156,31 @@ async def _process_chunk(
     return [outcome for outcome, _ in done]
 
 
-async def _record_failure(settings: Settings, inbound_id: int, exc: Exception) -> tuple[str, str]:
-    """Reschedule with exponential backoff, or park after max_attempts; returns the log line."""
-    inbound = await InboundMessage.get(id=inbound_id)
-    inbound.attempts += 1
-    inbound.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-    if inbound.attempts >= settings.processing.max_attempts:
-        inbound.state = InboundState.FAILED
-        inbound.outcome = Outcome.FAILED
-        inbound.reason = f"failed {inbound.attempts} times; parked"
-        inbound.next_attempt_at = None
-        line = f"inbound {inbound_id} parked after {inbound.attempts} attempts"
+async def _record_failure(
+    settings: Settings, inbound: InboundMessage, exc: Exception
+) -> tuple[str, str]:
+    """Reschedule with exponential backoff, or park after max_attempts; returns the log line.
+    The claimed row already knows its attempts, so its raw bytes are not read again."""
+    attempts = inbound.attempts + 1
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    update = InboundMessage.filter(id=inbound.id)
+    if attempts >= settings.processing.max_attempts:
+        await update.update(
+            attempts=attempts,
+            last_error=error,
+            state=InboundState.FAILED,
+            outcome=Outcome.FAILED,
+            reason=f"failed {attempts} times; parked",
+            next_attempt_at=None,
+        )
+        line = f"inbound {inbound.id} parked after {attempts} attempts"
     else:
-        delay = parse_duration(settings.processing.retry_after) * 2 ** (inbound.attempts - 1)
-        inbound.next_attempt_at = datetime.now(UTC) + delay
-        line = f"inbound {inbound_id} failed (attempt {inbound.attempts}), retrying in {delay}"
-    await inbound.save(
-        update_fields=["attempts", "last_error", "state", "outcome", "reason", "next_attempt_at"]
-    )
-    return Outcome.FAILED, f"{line}: {inbound.last_error}"
+        delay = parse_duration(settings.processing.retry_after) * 2 ** (attempts - 1)
+        await update.update(
+            attempts=attempts, last_error=error, next_attempt_at=datetime.now(UTC) + delay
+        )
+        line = f"inbound {inbound.id} failed (attempt {attempts}), retrying in {delay}"
+    return Outcome.FAILED, f"{line}: {error}"
 
 
 async def process_pending(
@@ -194,14 +196,15 @@ async def process_pending(
     context = classify_context(settings)
     per_commit = settings.processing.messages_per_commit
     while stop is None or not stop.is_set():
-        upstream_done = upstream is None or upstream.is_set()
-        ids = await _due_ids(settings.processing.batch_size)
-        if not ids:
+        upstream_done = upstream_finished(upstream)
+        due = await _due(settings.processing.batch_size)
+        if not due:
             if upstream_done:
                 break
-            await asyncio.sleep(IDLE_WAIT_SECONDS)
+            await wait_for_upstream()
             continue
-        parsing = await _start_parsing(ids, settings)
+        ids = list(due)
+        parsing = _start_parsing(due, settings)
         for start in range(0, len(ids), per_commit):
             if stop is not None and stop.is_set():
                 break

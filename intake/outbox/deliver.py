@@ -22,10 +22,10 @@ from tortoise.expressions import F, Q
 from intake.config import OutboundSettings, Settings, parse_duration
 from intake.errors import DeliveryError, DeliveryLoginFailed
 from intake.models import OutboundMessage, OutboundState
+from intake.stages import upstream_finished, wait_for_upstream
 
 log = logging.getLogger("intake.deliver")
 
-IDLE_WAIT_SECONDS = 0.05
 SENT_BACKLOG_MAX = 5
 
 
@@ -233,7 +233,7 @@ async def deliver_once(
     opened = False
     try:
         while stop is None or not stop.is_set():
-            upstream_done = upstream is None or upstream.is_set()
+            upstream_done = upstream_finished(upstream)
             now = datetime.now(UTC)
             due = (
                 await OutboundMessage.filter(state=OutboundState.QUEUED)
@@ -244,7 +244,7 @@ async def deliver_once(
             if not due:
                 if upstream_done:
                     break
-                await asyncio.sleep(IDLE_WAIT_SECONDS)
+                await wait_for_upstream()
                 continue
             if not opened:
                 await transport.open()

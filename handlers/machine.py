@@ -1,4 +1,5 @@
-"""Machine-generated mail (auto-replies, bounces, bulk) and mail from our own address.
+"""Machine-generated mail (auto-replies, bulk) and mail from our own address (bounces have
+handlers/bounce.py, which also matches them to our outbound mail).
 
 Recorded with its reason and never answered: answering machines is how mail loops start.
 """
@@ -11,7 +12,6 @@ from intake.models import Outcome
 
 OUTCOMES = {
     Kind.AUTO_REPLY: Outcome.IGNORED_AUTO_REPLY,
-    Kind.BOUNCE: Outcome.IGNORED_BOUNCE,
     Kind.BULK: Outcome.IGNORED_BULK,
     Kind.OWN_ADDRESS: Outcome.IGNORED_OWN_ADDRESS,
 }

@@ -6,12 +6,19 @@ from collections.abc import Mapping
 
 from handlers.base import Handler
 from handlers.bounce import handle_bounce
+from handlers.followup import handle_followup
 from handlers.machine import OUTCOMES, handle_machine_mail
+from handlers.refused import handle_refused
 from handlers.report import handle_report
+from handlers.team_reply import handle_team_reply
 from intake.classify import Kind
 
 HANDLERS: Mapping[str, Handler] = {
     **{kind: handle_machine_mail for kind in OUTCOMES},
     Kind.BOUNCE: handle_bounce,
+    Kind.FORGED: handle_refused,
+    Kind.EXCLUDED: handle_refused,
+    Kind.TEAM_REPLY: handle_team_reply,
+    Kind.FOLLOWUP: handle_followup,
     Kind.REPORT: handle_report,
 }

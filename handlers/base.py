@@ -10,6 +10,7 @@ from intake.classify import Verdict
 from intake.config import Settings
 from intake.models import InboundMessage, Ticket
 from intake.parse import ParsedMessage
+from intake.threading import ThreadLink
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class HandlerContext:
     message: ParsedMessage
     verdict: Verdict
     now: datetime
+    thread: ThreadLink | None = None
 
 
 @dataclass(frozen=True)

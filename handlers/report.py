@@ -11,28 +11,22 @@ from datetime import timedelta
 from typing import Any
 
 from handlers.base import HandlerContext, HandlerResult
-from intake.blobs import store_blob
+from intake.cases import add_party, mail_party, mail_team, note, store_attachments, team_party
 from intake.config import parse_duration
 from intake.models import (
-    Attachment,
     EventKind,
     OutboundMessage,
     Outcome,
+    Party,
+    PartyRole,
     TeamMember,
     Ticket,
     TicketEvent,
 )
-from intake.outbox.compose import Recipient, is_our_message_id, queue_email, valid_address
+from intake.outbox.compose import is_our_message_id, valid_address
 from intake.parse import Address
 from intake.roster import shift_at
-from intake.sanitize import (
-    db_text,
-    display_filename,
-    header_text,
-    human_duration,
-    human_size,
-    sanitize_html,
-)
+from intake.sanitize import db_text, header_text, human_duration, sanitize_html
 from intake.tickets import next_reference
 
 REPORT = "report"
@@ -46,92 +40,23 @@ FORWARDED_BOUNCE = re.compile(
 RATE_NOTICE = "rate_notice"
 
 
-def _over_limit(context: HandlerContext, index: int, size: int) -> str | None:
-    limits = context.settings.limits
-    if index >= limits.max_attachments:
-        return f"more than {limits.max_attachments} attachments"
-    if size > limits.max_attachment_bytes:
-        return f"larger than {limits.max_attachment_mb:g} MB"
-    return None
-
-
-async def _store_attachments(
-    context: HandlerContext, ticket: Ticket, event: TicketEvent
-) -> list[dict[str, Any]]:
-    """Store the attachments the limits allow; note each one left out on the case. The raw
-    message, with every attachment, stays stored either way."""
-    listed = []
-    for index, attachment in enumerate(context.message.attachments):
-        name = display_filename(attachment.filename)
-        size = len(attachment.payload)
-        dropped = _over_limit(context, index, size)
-        listed.append(
-            {
-                "name": name,
-                "type": attachment.content_type,
-                "size": human_size(size),
-                "dropped": dropped or "",
-            }
-        )
-        if dropped:
-            await TicketEvent.create(
-                ticket=ticket,
-                kind=EventKind.NOTE,
-                author=context.settings.organisation.address,
-                body=f"Attachment {name} ({human_size(size)}) not kept: {dropped}."
-                f" The original message is stored whole (inbound {context.inbound.id}).",
-                internal=True,
-            )
-            continue
-        digest = store_blob(context.settings.data_dir, attachment.payload)
-        await Attachment.create(
-            ticket=ticket,
-            event=event,
-            filename=db_text(attachment.filename, 1000),
-            content_type=header_text(attachment.content_type, 255),
-            size=size,
-            sha256=digest,
-        )
-    return listed
-
-
 async def _send(
     context: HandlerContext,
     ticket: Ticket,
+    party: Party,
     kind: str,
-    to: Recipient,
     variables: dict[str, Any],
     *,
     internal: bool,
-    **queue_options: Any,
+    **options: Any,
 ) -> None:
-    """Queue one email about this case and record it in the case's thread."""
-    outbound = await queue_email(
-        context.settings,
-        kind=kind,
-        to=[to],
-        context={
-            "organisation": context.settings.organisation.model_dump(),
-            "ref": ticket.ref,
-            **variables,
-        },
-        ticket=ticket,
-        **queue_options,
-    )
-    await TicketEvent.create(
-        ticket=ticket,
-        kind=EventKind.OUTBOUND,
-        author=context.settings.organisation.address,
-        body=f"{kind.capitalize()} sent to {to.email}",
-        internal=internal,
-        outbound=outbound,
-    )
+    await mail_party(context.settings, ticket, party, kind, variables, internal=internal, **options)
 
 
 async def _answer_sender(
     context: HandlerContext,
     ticket: Ticket,
-    answer_to: Address,
+    reporter: Party,
     kind: str,
     variables: dict[str, Any],
 ) -> None:
@@ -139,9 +64,9 @@ async def _answer_sender(
     await _send(
         context,
         ticket,
+        reporter,
         kind,
-        Recipient(answer_to.email, answer_to.name),
-        {"reporter_name": header_text(answer_to.name), **variables},
+        {"reporter_name": header_text(reporter.name), **variables},
         internal=False,
         answering=context.inbound,
         answering_message_id=context.message.message_id,
@@ -201,6 +126,14 @@ async def _rate_notice_sent_today(context: HandlerContext, answer_to: Address) -
     ).exists()
 
 
+async def _reporter_party(context: HandlerContext, ticket: Ticket) -> Party | None:
+    """The reporter as a party of the case: where our replies go (Reply-To, else From)."""
+    answer_to = context.message.sender
+    if answer_to is None or not valid_address(answer_to.email):
+        return None
+    return await add_party(ticket, PartyRole.REPORTER, answer_to.email, answer_to.name)
+
+
 async def handle_report(context: HandlerContext) -> HandlerResult:
     settings, message = context.settings, context.message
     reporter = message.from_
@@ -212,6 +145,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     if not_acknowledged is None and answer_to is not None:
         not_acknowledged = await _over_daily_cap(context, answer_to)
         capped = not_acknowledged is not None
+    pointed_at = context.thread.ticket if context.thread else None
     ticket = await Ticket.create(
         ref=await next_reference(settings.organisation.ticket_prefix, context.now),
         kind=REPORT,
@@ -220,7 +154,9 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         reporter_name=db_text(reporter.name, 200) if reporter else "",
         assignee=assignee,
         acknowledged_at=context.now if not_acknowledged is None else None,
+        refers_to=pointed_at,
     )
+    party = await _reporter_party(context, ticket)
     event = await TicketEvent.create(
         ticket=ticket,
         kind=EventKind.INBOUND,
@@ -228,34 +164,41 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         body=db_text(message.text),
         html=db_text(sanitize_html(message.html)),
         inbound=context.inbound,
+        party=party,
     )
-    attachments = await _store_attachments(context, ticket, event)
+    attachments = await store_attachments(settings, message, context.inbound, ticket, event)
 
-    if not_acknowledged is None and answer_to is not None:
+    reason = f"{context.verdict.reason}; assigned to {assignee.email}"
+    if pointed_at is not None:
+        reason += await _record_pointer(context, ticket, pointed_at)
+    if not_acknowledged is None and party is not None:
         await _answer_sender(
             context,
             ticket,
-            answer_to,
+            party,
             "acknowledgement",
             {
                 "readers": [assignee.name],
                 "next_contact": human_duration(parse_duration(settings.deadlines.first_response)),
             },
         )
-
-    reason = f"{context.verdict.reason}; assigned to {assignee.email}"
     if not_acknowledged:
         reason += f"; not acknowledged: {not_acknowledged}"
-    if capped and answer_to is not None and not await _rate_notice_sent_today(context, answer_to):
-        await _answer_sender(context, ticket, answer_to, RATE_NOTICE, {})
+    if (
+        capped
+        and party is not None
+        and answer_to is not None
+        and not await _rate_notice_sent_today(context, answer_to)
+    ):
+        await _answer_sender(context, ticket, party, RATE_NOTICE, {})
         reason += "; told once that automatic replies stop for today"
     if context.inbound.quiet:  # a backfill of old mail must not flood the team either
         return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)
     await _send(
         context,
         ticket,
+        await team_party(ticket, assignee),
         "assignment",
-        Recipient(assignee.email, assignee.name),
         {
             "assignee_name": assignee.name,
             "reporter": str(reporter) if reporter else "(no sender address)",
@@ -269,4 +212,28 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         internal=True,
         auto_submitted="auto-generated",
     )
+    await mail_team(
+        settings,
+        ticket,
+        "case_update",
+        {
+            "headline": "New case",
+            "event": f"A new case, assigned to {assignee.name}.",
+            "text": message.text,
+        },
+        author=assignee.email,
+    )
     return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)
+
+
+async def _record_pointer(context: HandlerContext, ticket: Ticket, pointed_at: Ticket) -> str:
+    """Someone who is not a party wrote about an existing case: a new case that records the old
+    one, and a note on the old one. Nothing of the old case reaches the sender."""
+    via = context.thread.via if context.thread else "a reference"
+    await note(
+        context.settings,
+        pointed_at,
+        f"{ticket.ref} was opened from a message that pointed at this case ({via}) but came"
+        f" from {context.message.from_address or 'no sender'}, who is not a party to it.",
+    )
+    return f"; points at {pointed_at.ref} ({via}) but its sender is not a party to it"

@@ -11,7 +11,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from intake.models import PartyRole
 from intake.parse import ParsedMessage
+from intake.threading import ThreadLink
 
 
 class Kind:
@@ -19,6 +21,10 @@ class Kind:
     BOUNCE = "bounce"
     BULK = "bulk"
     OWN_ADDRESS = "own_address"
+    FORGED = "forged_token"
+    EXCLUDED = "excluded"
+    TEAM_REPLY = "team_reply"
+    FOLLOWUP = "followup"
     REPORT = "report"
 
 
@@ -34,6 +40,8 @@ class ClassifyContext:
     """What the rules may know besides the message itself."""
 
     own_addresses: frozenset[str]
+    # The case the message points at (intake.threading), found before the rules run.
+    thread: ThreadLink | None = None
 
 
 Rule = Callable[[ParsedMessage, ClassifyContext], Verdict | None]
@@ -197,6 +205,39 @@ def rule_machine_subject(message: ParsedMessage, _: ClassifyContext) -> Verdict 
     return None
 
 
+def rule_forged_token(_: ParsedMessage, context: ClassifyContext) -> Verdict | None:
+    thread = context.thread
+    if thread is not None and thread.forged:
+        return _verdict(Kind.FORGED, thread.forged, "forged_token")
+    return None
+
+
+def rule_excluded(_: ParsedMessage, context: ClassifyContext) -> Verdict | None:
+    """A team member the case excludes (named in it, or recused) cannot write into it."""
+    thread = context.thread
+    if thread is not None and thread.party is not None and thread.party.excluded:
+        reason = f"{thread.party.email} is excluded from the case"
+        return _verdict(Kind.EXCLUDED, reason, "excluded")
+    return None
+
+
+def rule_team_reply(_: ParsedMessage, context: ClassifyContext) -> Verdict | None:
+    thread = context.thread
+    if thread is not None and thread.party is not None and thread.party.role == PartyRole.TEAM:
+        reason = f"from team member {thread.party.email}, found by {thread.via}"
+        return _verdict(Kind.TEAM_REPLY, reason, "team_reply")
+    return None
+
+
+def rule_followup(_: ParsedMessage, context: ClassifyContext) -> Verdict | None:
+    thread = context.thread
+    if thread is not None and thread.party is not None:
+        party = thread.party
+        reason = f"from the case's {party.role} {party.email}, found by {thread.via}"
+        return _verdict(Kind.FOLLOWUP, reason, "followup")
+    return None
+
+
 def rule_report(message: ParsedMessage, _: ClassifyContext) -> Verdict | None:
     return _verdict(Kind.REPORT, "new mail from a person", "report")
 
@@ -217,6 +258,10 @@ RULE_TABLE: Mapping[str, Rule] = {
     "vendor_auto_reply": rule_vendor_auto_reply,
     "complaint_subject": rule_complaint_subject,
     "ooo_subject": rule_machine_subject,
+    "forged_token": rule_forged_token,
+    "excluded": rule_excluded,
+    "team_reply": rule_team_reply,
+    "followup": rule_followup,
     "report": rule_report,
 }
 

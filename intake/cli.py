@@ -220,9 +220,25 @@ def ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
         f"  assignee: {case['assignee'] or '-'}"
     )
     console.print(f"reporter: {case['reporter']}   opened: {case['created_at']}", markup=False)
+    if case["resolution"]:
+        console.print(
+            f"resolution: {case['resolution']} by {case['resolved_by']} at {case['resolved_at']}:"
+            f" {case['resolution_reason'] or '(no reason given)'}",
+            markup=False,
+        )
+    if case["refers_to"]:
+        console.print(f"points at: {case['refers_to']}", markup=False)
+    for party in case["parties"]:
+        excluded = f"  EXCLUDED: {party['excluded_reason']}" if party["excluded"] else ""
+        console.print(f"party: {party['role']} {party['email']}{excluded}", markup=False)
     for event in case["events"]:
-        tag = " (internal)" if event["internal"] else ""
-        console.rule(escape(f"{event['created_at']}  {event['kind']}{tag}  {event['author']}"))
+        to = f" -> {', '.join(event['to'])} [{event['delivery']}]" if event["to"] else ""
+        console.rule(
+            escape(
+                f"{event['created_at']}  {event['kind']}  {event['author']}{to}"
+                f"  ({event['audience']})"
+            )
+        )
         console.print(event["body"], markup=False, highlight=False)
     if case["attachments"]:
         console.rule("attachments")

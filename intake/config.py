@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from intake.errors import SettingsError
+from intake.tokens import signing_key
 
 CONFIG_ENV = "INTAKE_CONFIG"
 DEFAULT_CONFIG = Path("settings.toml")
@@ -74,10 +75,19 @@ class Organisation(_Section):
     ticket_prefix: str = Field(default="COC", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
     outside_contact: Email | None = None
     outside_contact_name: str | None = None
+    # The key that signs reply addresses comes from this environment variable; when it is not
+    # set, one is generated once and kept in the data directory (see intake/tokens.py).
+    secret_env: str = Field(default="INTAKE_SECRET", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # info+TOKEN@domain: the character between the local part and the reply token.
+    reply_separator: Literal["+", "-", "=", "_", "."] = "+"
 
     @property
     def domain(self) -> str:
         return self.address.rsplit("@", 1)[1]
+
+    @property
+    def local_part(self) -> str:
+        return self.address.rsplit("@", 1)[0]
 
 
 class Paths(_Section):
@@ -235,6 +245,47 @@ class Deadlines(_Section):
     first_response: Duration = "72h"
 
 
+class Conversations(_Section):
+    """How the team and the reporter talk through a case by email."""
+
+    # A follow-up to a resolved case reopens it (the assignee is told either way).
+    reopen_resolved: bool = True
+    # Besides the assignee, the leads get a copy of what happens on every case.
+    copy_leads: bool = False
+    # Where the receiving server added Authentication-Results, a team reply is accepted only
+    # when DMARC passed, or DKIM passed for the domain of its From address.
+    require_authentication: bool = True
+    # Only Authentication-Results headers from these servers (authserv-id) count; empty: the
+    # topmost one, which the receiving server adds last.
+    trusted_authserv_ids: tuple[str, ...] = ()
+
+
+class Resolution(_Section):
+    """One rung of the resolution ladder, in order from mildest to most severe."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str
+    appealable: bool = False
+    duration: Duration | None = None  # for temporary measures
+
+
+DEFAULT_RESOLUTIONS = (
+    Resolution(name="no-action", description="No violation was found; no action is taken."),
+    Resolution(name="correction", description="A private, written correction."),
+    Resolution(name="warning", description="A private, written warning."),
+    Resolution(
+        name="temporary-ban",
+        description="A temporary ban from community spaces.",
+        duration="30d",
+    ),
+    Resolution(
+        name="permanent-ban",
+        description="A permanent ban from community spaces.",
+        appealable=True,
+    ),
+)
+
+
 class Settings(_Section):
     organisation: Organisation
     paths: Paths = Paths()
@@ -246,6 +297,8 @@ class Settings(_Section):
     schedule: Schedule = Schedule()
     processing: Processing = Processing()
     deadlines: Deadlines = Deadlines()
+    conversations: Conversations = Conversations()
+    resolutions: tuple[Resolution, ...] = DEFAULT_RESOLUTIONS
     limits: Limits = Limits()
     alerts: Alerts = Alerts()
     source_file: Path | None = None
@@ -258,7 +311,13 @@ class Settings(_Section):
         for address in self.roster.rotation:
             if address not in emails:
                 raise ValueError(f"roster.rotation: {address} is not a [[team]] member")
+        names = [resolution.name for resolution in self.resolutions]
+        if len(set(names)) != len(names):
+            raise ValueError("resolutions: a name is listed twice")
         return self
+
+    def resolution(self, name: str) -> Resolution | None:
+        return next((r for r in self.resolutions if r.name == name.lower()), None)
 
     def member(self, email: str) -> TeamMember | None:
         email = email.lower()
@@ -366,9 +425,20 @@ def require_secrets(settings: Settings) -> None:
     settings.secret(settings.mailbox.password_env, "mailbox.password_env")
     settings.secret(settings.outbound.password_env, "outbound.password_env")
     settings.secret(settings.database.password_env, "database.password_env")
+    signing_key(settings)
 
 
-TEMPLATE_KINDS = ("acknowledgement", "assignment", "rate_notice", "alert")
+TEMPLATE_KINDS = (
+    "acknowledgement",
+    "assignment",
+    "rate_notice",
+    "alert",
+    "relay",
+    "case_update",
+    "command_result",
+    "handover",
+    "outcome",
+)
 OUTSIDE_CONTACT_MISSING = (
     "organisation.outside_contact is not set: acknowledgements cannot name someone outside the"
     " team to write to when a report concerns a team member"

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 
+from intake.tokens import RedactTokens
+
 
 def configure_logging(verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactTokens())  # reply tokens are credentials
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -20,6 +20,13 @@ class Outcome(StrEnum):
     IGNORED_BOUNCE = "ignored_bounce"
     IGNORED_BULK = "ignored_bulk"
     IGNORED_OWN_ADDRESS = "ignored_own_address"
+    APPENDED = "appended"  # a follow-up from a party, added to its case
+    APPENDED_INTERNAL = "appended_internal"  # a team member's mail without a reply token
+    RELAYED = "relayed"  # a team reply, sent on to the reporter
+    COMMAND = "command"  # a team reply that was a command or an internal note
+    REJECTED_FORGED_TOKEN = "rejected_forged_token"
+    REJECTED_UNAUTHENTICATED = "rejected_unauthenticated"
+    REJECTED_EXCLUDED = "rejected_excluded"  # from a member excluded from the case
     FAILED = "failed"
 
 
@@ -43,6 +50,14 @@ class EventKind(StrEnum):
     OUTBOUND = "outbound"
     NOTE = "note"
     STATE = "state"
+
+
+class PartyRole(StrEnum):
+    REPORTER = "reporter"
+    TEAM = "team"
+    REPORTED = "reported"
+    WITNESS = "witness"
+    OTHER = "other"
 
 
 class TeamMember(Model):
@@ -73,9 +88,43 @@ class Ticket(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     acknowledged_at = fields.DatetimeField(null=True)
+    first_response_at = fields.DatetimeField(null=True)
+    # A report from someone who is not a party, pointing at another case: which one.
+    refers_to: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "intake.Ticket", related_name="referred_by", null=True, on_delete=fields.SET_NULL
+    )
+    resolution = fields.CharField(max_length=64, null=True)
+    resolution_reason = fields.TextField(default="", db_default="")
+    resolved_by = fields.CharField(max_length=320, null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    parties: fields.ReverseRelation[Party]
 
     class Meta:
         table = "ticket"
+
+
+class Party(Model):
+    """Someone a case talks with, each with a signed reply address of their own: the reporter,
+    the team members on it, and later the reported person and witnesses. A team member the case
+    must not reach is a party marked excluded."""
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "intake.Ticket", related_name="parties", on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(PartyRole, max_length=16)
+    email = fields.CharField(max_length=320)
+    name = fields.CharField(max_length=200, default="")
+    member: fields.ForeignKeyNullableRelation[TeamMember] = fields.ForeignKeyField(
+        "intake.TeamMember", related_name="parties", null=True, on_delete=fields.SET_NULL
+    )
+    excluded = fields.BooleanField(default=False)
+    excluded_reason = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "party"
+        indexes = (("ticket_id", "email"),)
 
 
 class TicketSequence(Model):
@@ -144,6 +193,9 @@ class OutboundMessage(Model):
     in_reply_to: fields.ForeignKeyNullableRelation[InboundMessage] = fields.ForeignKeyField(
         "intake.InboundMessage", related_name="replies", null=True, on_delete=fields.SET_NULL
     )
+    party: fields.ForeignKeyNullableRelation[Party] = fields.ForeignKeyField(
+        "intake.Party", related_name="outbound", null=True, on_delete=fields.SET_NULL
+    )
 
     class Meta:
         table = "outbound_message"
@@ -169,6 +221,10 @@ class TicketEvent(Model):
     )
     outbound: fields.ForeignKeyNullableRelation[OutboundMessage] = fields.ForeignKeyField(
         "intake.OutboundMessage", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    # Whose conversation this entry belongs to: who wrote it, or to whom it was sent.
+    party: fields.ForeignKeyNullableRelation[Party] = fields.ForeignKeyField(
+        "intake.Party", related_name="events", null=True, on_delete=fields.SET_NULL
     )
 
     class Meta:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import cast
 
@@ -24,6 +24,7 @@ from intake.parallel import PendingParse, start_parsing
 from intake.parse import parse_headers_only
 from intake.sanitize import human_size
 from intake.stages import upstream_finished, wait_for_upstream
+from intake.threading import find_thread
 
 log = logging.getLogger("intake.pipeline")
 
@@ -95,10 +96,16 @@ async def _process_one(
     try:
         async with in_transaction():
             message = await parsing.result()
-            verdict = classify(message, context)
+            thread = await find_thread(settings, message)
+            verdict = classify(message, replace(context, thread=thread))
             result = await HANDLERS[verdict.kind](
                 HandlerContext(
-                    settings=settings, inbound=inbound, message=message, verdict=verdict, now=now
+                    settings=settings,
+                    inbound=inbound,
+                    message=message,
+                    verdict=verdict,
+                    now=now,
+                    thread=thread,
                 )
             )
             await InboundMessage.filter(id=inbound_id).update(

@@ -6,12 +6,14 @@ answer and can start a loop. Both directions are tested here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
 from intake.classify import RULE_TABLE, RULES, ClassifyContext, Kind, Verdict, classify
+from intake.models import Party, PartyRole, Ticket
 from intake.parse import ParsedMessage, parse_message
+from intake.threading import ThreadLink, Via
 from tests.support import make_mail
 
 OWN = "info@example.org"
@@ -27,8 +29,16 @@ def person(**headers: str) -> bytes:
     return make_mail(headers=headers)
 
 
-def verdict_of(raw: bytes) -> Verdict:
-    return classify(parse_message(raw), CONTEXT)
+def verdict_of(raw: bytes, thread: ThreadLink | None = None) -> Verdict:
+    return classify(parse_message(raw), replace(CONTEXT, thread=thread))
+
+
+def link(
+    role: PartyRole | None, *, excluded: bool = False, forged: str | None = None
+) -> ThreadLink:
+    """What intake.threading found: a case, and the sender's party on it (unsaved rows)."""
+    party = None if role is None else Party(role=role, email="x@example.net", excluded=excluded)
+    return ThreadLink(ticket=Ticket(ref="COC-2026-0001"), via=Via.TOKEN, party=party, forged=forged)
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class Case:
     raw: bytes
     kind: str
     reason: str  # a part of the reason that names the evidence
+    thread: ThreadLink | None = None
 
 
 DSN = raw_mail(
@@ -89,6 +100,14 @@ CASES: dict[str, Case] = {
         Kind.AUTO_REPLY,
         "automatic-reply subject",
     ),
+    "forged_token": Case(
+        make_mail(), Kind.FORGED, "does not verify", link(None, forged="token does not verify")
+    ),
+    "excluded": Case(
+        make_mail(), Kind.EXCLUDED, "excluded from the case", link(PartyRole.TEAM, excluded=True)
+    ),
+    "team_reply": Case(make_mail(), Kind.TEAM_REPLY, "from team member", link(PartyRole.TEAM)),
+    "followup": Case(make_mail(), Kind.FOLLOWUP, "the case's reporter", link(PartyRole.REPORTER)),
     "report": Case(make_mail(), Kind.REPORT, "new mail from a person"),
 }
 
@@ -100,7 +119,7 @@ def test_every_rule_has_a_case() -> None:
 @pytest.mark.parametrize("rule", list(CASES))
 def test_rule_fires_with_its_kind_and_reason(rule: str) -> None:
     case = CASES[rule]
-    verdict = verdict_of(case.raw)
+    verdict = verdict_of(case.raw, case.thread)
     assert verdict.rule == rule
     assert verdict.kind == case.kind
     assert case.reason in verdict.reason
@@ -297,3 +316,21 @@ def test_rules_can_be_narrowed_and_fall_back_to_report() -> None:
     assert classify(message, CONTEXT, rules=("precedence",)).rule == "precedence"
     fallback = classify(message, CONTEXT, rules=("own_address",))
     assert (fallback.kind, fallback.rule) == (Kind.REPORT, "default")
+
+
+# --- mail that points at a case ------------------------------------------------------------------
+
+
+def test_a_stranger_pointing_at_a_case_is_a_new_report() -> None:
+    assert verdict_of(make_mail(), link(None)).kind == Kind.REPORT
+
+
+def test_machine_mail_to_a_reply_address_is_still_machine_mail() -> None:
+    """An autoresponder answering our relay carries a valid token: it must not join the case."""
+    auto_reply = person(**{"Auto-Submitted": "auto-replied"})
+    assert verdict_of(auto_reply, link(PartyRole.REPORTER)).kind == Kind.AUTO_REPLY
+    assert verdict_of(auto_reply, link(PartyRole.TEAM)).kind == Kind.AUTO_REPLY
+
+
+def test_an_excluded_member_is_refused_before_being_read_as_a_team_reply() -> None:
+    assert verdict_of(make_mail(), link(PartyRole.TEAM, excluded=True)).kind == Kind.EXCLUDED

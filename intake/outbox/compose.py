@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from intake.config import Settings
-from intake.models import InboundMessage, OutboundMessage, Ticket
+from intake.models import InboundMessage, OutboundMessage, Party, Ticket
 from intake.outbox.mime import serialise
 from intake.sanitize import header_text
 
@@ -109,6 +109,7 @@ def build_message(
     answering_message_id: str | None,
     references: tuple[str, ...],
     auto_submitted: str | None,
+    reply_to: str | None = None,
 ) -> bytes:
     """The email's bytes. Every header value is ours, or passed header_text and RFC 2047."""
     organisation = settings.organisation
@@ -119,6 +120,8 @@ def build_message(
         ("Date", format_datetime(datetime.now(UTC), usegmt=True)),
         ("Message-ID", message_id),
     ]
+    if reply_to:
+        headers.append(("Reply-To", Recipient(reply_to, organisation.display_name).header()))
     answered = _message_ids((answering_message_id,) if answering_message_id else ())
     if answered:
         headers.append(("In-Reply-To", answered[0]))
@@ -141,6 +144,8 @@ async def queue_email(
     answering_message_id: str | None = None,
     references: tuple[str, ...] = (),
     auto_submitted: str | None = "auto-replied",
+    reply_to: str | None = None,
+    party: Party | None = None,
 ) -> OutboundMessage:
     """Render and store one outbound email; the delivery job sends it later."""
     rendered = render(settings.paths.templates, kind, context)
@@ -153,6 +158,7 @@ async def queue_email(
         answering_message_id=answering_message_id,
         references=references,
         auto_submitted=auto_submitted,
+        reply_to=reply_to,
     )
     return await OutboundMessage.create(
         kind=kind,
@@ -163,4 +169,5 @@ async def queue_email(
         raw_bytes=message,
         ticket=ticket,
         in_reply_to=answering,
+        party=party,
     )

@@ -1,0 +1,83 @@
+"""A reply from a party to a case (the reporter, later a witness or the reported person).
+
+It joins the case's thread with its attachments, quoted history stripped; the team on the case is
+told with the new text. Nothing goes back to the sender, so a careless autoresponder that gets
+this far still cannot start a loop. A follow-up to a resolved case reopens it (configurable).
+"""
+
+from __future__ import annotations
+
+from handlers.base import HandlerContext, HandlerResult
+from intake.cases import mail_team, store_attachments
+from intake.commands import parse_command
+from intake.models import EventKind, Outcome, Party, Ticket, TicketEvent, TicketStatus
+from intake.quotes import new_text
+from intake.sanitize import db_text, sanitize_html
+
+NOTHING_NEW = "(nothing new: the message only quoted earlier mail)"
+
+
+async def _update_status(context: HandlerContext, ticket: Ticket) -> str:
+    """Reopen or wake the case; returns what changed, for the team and the log."""
+    before = ticket.status
+    if before == TicketStatus.RESOLVED and context.settings.conversations.reopen_resolved:
+        after = TicketStatus.INVESTIGATING
+        said = "This case was resolved; the reply has reopened it."
+    elif before == TicketStatus.WAITING:
+        after = TicketStatus.INVESTIGATING
+        said = ""
+    elif before in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        return f"This case is {before}; it stays {before}."
+    else:
+        return ""
+    ticket.status = after
+    await ticket.save(update_fields=["status", "updated_at"])
+    await TicketEvent.create(
+        ticket=ticket,
+        kind=EventKind.STATE,
+        author=context.settings.organisation.address,
+        body=f"status {before} -> {after}: a reply from a party",
+        internal=True,
+    )
+    return said
+
+
+async def handle_followup(context: HandlerContext) -> HandlerResult:
+    assert context.thread is not None and context.thread.party is not None  # classify saw to it
+    ticket = context.thread.ticket
+    assert ticket is not None
+    party: Party = context.thread.party
+    message = context.message
+    text = new_text(message.text, message.html)
+    event = await TicketEvent.create(
+        ticket=ticket,
+        kind=EventKind.INBOUND,
+        author=party.email,
+        body=db_text(text or NOTHING_NEW),
+        html=db_text(sanitize_html(message.html)),
+        inbound=context.inbound,
+        party=party,
+    )
+    attachments = await store_attachments(context.settings, message, context.inbound, ticket, event)
+    status_change = await _update_status(context, ticket)
+    who = "The reporter" if party.role == "reporter" else f"The {party.role} ({party.email})"
+    listed = "".join(f"\nAttached: {a['name']} ({a['size']})" for a in attachments)
+    copied = await mail_team(
+        context.settings,
+        ticket,
+        "case_update",
+        {
+            "headline": f"{who} wrote",
+            "event": " ".join(
+                part for part in (f"{who} wrote on the case.", status_change) if part
+            ),
+            "text": (text or NOTHING_NEW) + listed,
+        },
+    )
+    reason = f"{context.verdict.reason}; appended to {ticket.ref}"
+    if status_change:
+        reason += f"; {status_change}"
+    reason += f"; told {', '.join(copied)}" if copied else "; nobody on the team to tell"
+    if parse_command(text) is not None:
+        reason += "; its first line looks like a command, but only the team's commands count"
+    return HandlerResult(outcome=Outcome.APPENDED, reason=reason, ticket=ticket)

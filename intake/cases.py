@@ -1,0 +1,270 @@
+"""What handlers do to a case: its parties, its thread, its attachments, mail to its parties.
+
+Every email about a case goes to one party and carries that party's signed reply address, so a
+reply threads back as that party. Nothing here sends anything to a team member the case excludes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from intake.blobs import store_blob
+from intake.config import Settings
+from intake.models import (
+    Attachment,
+    EventKind,
+    InboundMessage,
+    OutboundMessage,
+    Party,
+    PartyRole,
+    TeamMember,
+    Ticket,
+    TicketEvent,
+)
+from intake.outbox.compose import Recipient, queue_email
+from intake.parse import ParsedMessage
+from intake.roster import shift_at
+from intake.sanitize import db_text, display_filename, header_text, human_size
+from intake.tokens import ReplyToken, reply_address, signing_key
+
+CONVERSATION_DEPTH = 10  # Message-IDs kept in References: enough for every client to thread
+
+
+async def add_party(
+    ticket: Ticket,
+    role: PartyRole,
+    email: str,
+    name: str = "",
+    member: TeamMember | None = None,
+) -> Party:
+    """The case's party with that role and address, created on first use."""
+    email = email.lower()
+    existing = await Party.get_or_none(ticket=ticket, role=role, email=email)
+    if existing is not None:
+        return existing
+    return await Party.create(
+        ticket=ticket,
+        role=role,
+        email=db_text(email, 320),
+        name=db_text(name, 200),
+        member=member,
+    )
+
+
+async def team_party(ticket: Ticket, member: TeamMember) -> Party:
+    return await add_party(ticket, PartyRole.TEAM, member.email, member.name, member)
+
+
+async def reporter_party(ticket: Ticket) -> Party | None:
+    return await Party.filter(ticket=ticket, role=PartyRole.REPORTER).order_by("id").first()
+
+
+async def excluded_emails(ticket: Ticket) -> set[str]:
+    rows = await Party.filter(ticket=ticket, excluded=True).values_list("email", flat=True)
+    return {str(email) for email in rows}
+
+
+async def exclude_member(ticket: Ticket, member: TeamMember, reason: str) -> Party:
+    """Mark a member excluded from the case: never assigned, never mailed about it again."""
+    party = await team_party(ticket, member)
+    party.excluded = True
+    party.excluded_reason = db_text(reason, 2000)
+    await party.save(update_fields=["excluded", "excluded_reason"])
+    return party
+
+
+async def eligible_assignee(settings: Settings, ticket: Ticket, now: datetime) -> TeamMember | None:
+    """Who should hold the case: the member on duty, else the backup, else the next on the rota,
+    skipping everyone the case excludes; None when nobody on the team may hold it."""
+    excluded = await excluded_emails(ticket)
+    shift = shift_at(settings, now)
+    rota = list(settings.roster.rotation)
+    start = rota.index(shift.member.email)
+    order = [shift.member.email, shift.backup.email, *rota[start:], *rota[:start]]
+    for email in order:
+        if email not in excluded:
+            member = await TeamMember.get_or_none(email=email, active=True)
+            if member is not None:
+                return member
+    return None
+
+
+async def team_recipients(
+    settings: Settings, ticket: Ticket, *, author: str | None = None
+) -> list[TeamMember]:
+    """Who on the team gets a copy of what happens on the case: the assignee always, the leads
+    when `conversations.copy_leads` is set; never an excluded member, never the author."""
+    excluded = await excluded_emails(ticket)
+    recipients: list[TeamMember] = []
+    assignee = await TeamMember.get_or_none(id=ticket.assignee_id)  # type: ignore[attr-defined]
+    if assignee is not None:
+        recipients.append(assignee)
+    if settings.conversations.copy_leads:
+        recipients += [
+            member
+            for member in await TeamMember.filter(active=True).order_by("id")
+            if "lead" in member.roles.split(",")
+        ]
+    seen: set[str] = set()
+    chosen = []
+    for member in recipients:
+        if member.email in seen or member.email in excluded or member.email == author:
+            continue
+        seen.add(member.email)
+        chosen.append(member)
+    return chosen
+
+
+async def conversation(party: Party) -> list[str]:
+    """The Message-IDs of the party's conversation so far, oldest first: what our next email to
+    them answers, so their mail program shows one thread."""
+    events = (
+        await TicketEvent.filter(party=party).order_by("id").prefetch_related("inbound", "outbound")
+    )
+    ids: list[str] = []
+    for event in events:
+        message = event.inbound or event.outbound
+        if message is not None and message.message_id and message.message_id not in ids:
+            ids.append(message.message_id)
+    return ids[-CONVERSATION_DEPTH:]
+
+
+async def mail_party(
+    settings: Settings,
+    ticket: Ticket,
+    party: Party,
+    kind: str,
+    variables: dict[str, Any],
+    *,
+    internal: bool,
+    answering: InboundMessage | None = None,
+    answering_message_id: str | None = None,
+    references: tuple[str, ...] = (),
+    auto_submitted: str | None = "auto-replied",
+    note: str = "",
+) -> OutboundMessage:
+    """Queue one email about the case to one party, with that party's signed reply address, and
+    record it in the case's thread. Without `answering_message_id` it answers the party's
+    conversation so far."""
+    if answering_message_id is None:
+        chain = await conversation(party)
+        if chain:
+            answering_message_id, references = chain[-1], tuple(chain[:-1])
+    key = signing_key(settings)
+    outbound = await queue_email(
+        settings,
+        kind=kind,
+        to=[Recipient(party.email, party.name)],
+        context={
+            "organisation": settings.organisation.model_dump(),
+            "ref": ticket.ref,
+            **variables,
+        },
+        ticket=ticket,
+        answering=answering,
+        answering_message_id=answering_message_id,
+        references=references,
+        auto_submitted=auto_submitted,
+        reply_to=reply_address(settings, key, ReplyToken(ticket.id, party.id)),
+        party=party,
+    )
+    await TicketEvent.create(
+        ticket=ticket,
+        kind=EventKind.OUTBOUND,
+        author=settings.organisation.address,
+        body=note or f"{kind.replace('_', ' ').capitalize()} sent to {party.email}",
+        internal=internal,
+        outbound=outbound,
+        party=party,
+    )
+    return outbound
+
+
+async def mail_team(
+    settings: Settings,
+    ticket: Ticket,
+    kind: str,
+    variables: dict[str, Any],
+    *,
+    author: str | None = None,
+) -> list[str]:
+    """Copy the team on the case (see team_recipients); returns who was mailed."""
+    mailed = []
+    for member in await team_recipients(settings, ticket, author=author):
+        party = await team_party(ticket, member)
+        await mail_party(
+            settings,
+            ticket,
+            party,
+            kind,
+            {"member_name": member.name, **variables},
+            internal=True,
+            auto_submitted="auto-generated",
+        )
+        mailed.append(member.email)
+    return mailed
+
+
+def _over_limit(settings: Settings, index: int, size: int) -> str | None:
+    limits = settings.limits
+    if index >= limits.max_attachments:
+        return f"more than {limits.max_attachments} attachments"
+    if size > limits.max_attachment_bytes:
+        return f"larger than {limits.max_attachment_mb:g} MB"
+    return None
+
+
+async def store_attachments(
+    settings: Settings,
+    message: ParsedMessage,
+    inbound: InboundMessage,
+    ticket: Ticket,
+    event: TicketEvent,
+) -> list[dict[str, Any]]:
+    """Store the attachments the limits allow; note each one left out on the case. The raw
+    message, with every attachment, stays stored either way. Returns them as template rows."""
+    listed = []
+    for index, attachment in enumerate(message.attachments):
+        name = display_filename(attachment.filename)
+        size = len(attachment.payload)
+        dropped = _over_limit(settings, index, size)
+        listed.append(
+            {
+                "name": name,
+                "type": attachment.content_type,
+                "size": human_size(size),
+                "dropped": dropped or "",
+            }
+        )
+        if dropped:
+            await TicketEvent.create(
+                ticket=ticket,
+                kind=EventKind.NOTE,
+                author=settings.organisation.address,
+                body=f"Attachment {name} ({human_size(size)}) not kept: {dropped}."
+                f" The original message is stored whole (inbound {inbound.id}).",
+                internal=True,
+            )
+            continue
+        digest = store_blob(settings.data_dir, attachment.payload)
+        await Attachment.create(
+            ticket=ticket,
+            event=event,
+            filename=db_text(attachment.filename, 1000),
+            content_type=header_text(attachment.content_type, 255),
+            size=size,
+            sha256=digest,
+        )
+    return listed
+
+
+async def note(settings: Settings, ticket: Ticket, body: str, author: str | None = None) -> None:
+    """An internal entry in the case's thread: what Intake decided, or a team member's note."""
+    await TicketEvent.create(
+        ticket=ticket,
+        kind=EventKind.NOTE,
+        author=author or settings.organisation.address,
+        body=db_text(body),
+        internal=True,
+    )

@@ -1,0 +1,263 @@
+"""Commands a team member writes as the first line of a reply: they act on the case and are never
+relayed to the reporter. Each one answers its sender by email with what it did or why it did not
+(HELP lists them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from intake.cases import (
+    eligible_assignee,
+    exclude_member,
+    excluded_emails,
+    mail_party,
+    mail_team,
+    note,
+    reporter_party,
+    team_party,
+)
+from intake.config import Settings
+from intake.models import EventKind, TeamMember, Ticket, TicketEvent, TicketStatus
+from intake.sanitize import db_text, header_text
+
+HELP = """\
+Start a reply with one of these commands to act on the case; the reply
+is then not sent to the reporter.
+
+  #note <text>                 an internal note (the rest of the reply too)
+  #assign <member>             hand the case to another member (address, name or login)
+  #status <status>             investigating, waiting, resolved or closed
+  #resolve <resolution> [why]  record a resolution; the reporter is sent the outcome
+                               (the rest of the reply is included in it)
+  #recuse                      step away from the case: it is never sent to you again
+  #help                        this list
+
+A reply without a command goes to the reporter, from the team's address."""
+_COMMAND_LINE = re.compile(r"^#([A-Za-z][A-Za-z_-]*)\b[ \t]*(.*)$")
+SETTABLE_STATUSES = (
+    TicketStatus.INVESTIGATING,
+    TicketStatus.WAITING,
+    TicketStatus.RESOLVED,
+    TicketStatus.CLOSED,
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # lowercased, without '#'
+    args: str  # the rest of the first line
+    body: str  # the lines after the first
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    settings: Settings
+    ticket: Ticket
+    member: TeamMember
+    now: datetime
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    ok: bool
+    message: str
+
+
+def parse_command(text: str) -> Command | None:
+    """The command on the first non-empty line of `text`, or None when it does not start with one.
+    An unknown `#word` is still a command (and an error): a reply meant to stay internal must
+    never reach the reporter because of a typo."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    first, _, rest = stripped.partition("\n")
+    match = _COMMAND_LINE.match(first.strip())
+    if match is None:
+        return None
+    return Command(name=match.group(1).lower(), args=match.group(2).strip(), body=rest.strip())
+
+
+async def _state_event(context: CommandContext, body: str) -> None:
+    await TicketEvent.create(
+        ticket=context.ticket,
+        kind=EventKind.STATE,
+        author=context.member.email,
+        body=db_text(body),
+        internal=True,
+    )
+
+
+async def _note(context: CommandContext, command: Command) -> CommandResult:
+    text = "\n".join(part for part in (command.args, command.body) if part)
+    if not text:
+        return CommandResult(False, "#note needs some text: nothing was recorded.")
+    await note(context.settings, context.ticket, text, author=context.member.email)
+    copied = await mail_team(
+        context.settings,
+        context.ticket,
+        "case_update",
+        {
+            "headline": "Internal note",
+            "event": f"{context.member.name} added a note.",
+            "text": text,
+        },
+        author=context.member.email,
+    )
+    copies = f" Copied to {', '.join(copied)}." if copied else ""
+    return CommandResult(
+        True, f"Your note was added to the case; the reporter does not see it.{copies}"
+    )
+
+
+async def _find_member(who: str) -> list[TeamMember]:
+    wanted = who.strip().lower()
+    members = await TeamMember.filter(active=True).order_by("id")
+    exact = [m for m in members if wanted in (m.email, m.name.lower())]
+    if exact:
+        return exact
+    return [m for m in members if m.email.split("@", 1)[0] == wanted]
+
+
+async def _hand_over(context: CommandContext, member: TeamMember, why: str) -> None:
+    ticket = context.ticket
+    ticket.assignee = member
+    await ticket.save(update_fields=["assignee_id", "updated_at"])
+    first = await TicketEvent.filter(ticket=ticket, kind=EventKind.INBOUND).order_by("id").first()
+    await mail_party(
+        context.settings,
+        ticket,
+        await team_party(ticket, member),
+        "handover",
+        {"member_name": member.name, "why": why, "text": first.body if first else ""},
+        internal=True,
+        auto_submitted="auto-generated",
+    )
+
+
+async def _assign(context: CommandContext, command: Command) -> CommandResult:
+    if not command.args:
+        return CommandResult(False, "#assign needs a team member: an address, a name or a login.")
+    found = await _find_member(command.args)
+    if len(found) != 1:
+        problem = "matches nobody" if not found else "matches more than one member"
+        return CommandResult(False, f"#assign {command.args}: {problem} on the team.")
+    member = found[0]
+    if member.email in await excluded_emails(context.ticket):
+        return CommandResult(False, f"{member.name} is excluded from this case and cannot hold it.")
+    if context.ticket.assignee_id == member.id:  # type: ignore[attr-defined]
+        return CommandResult(True, f"{member.name} already holds this case.")
+    await _hand_over(context, member, f"{context.member.name} assigned it to you")
+    await _state_event(context, f"assigned to {member.email} by {context.member.email}")
+    return CommandResult(True, f"The case is now assigned to {member.name}, who has been told.")
+
+
+async def _status(context: CommandContext, command: Command) -> CommandResult:
+    choices = ", ".join(SETTABLE_STATUSES)
+    try:
+        status = TicketStatus(command.args.lower())
+    except ValueError:
+        status = None
+    if status not in SETTABLE_STATUSES:
+        return CommandResult(
+            False, f"#status {command.args or '(nothing)'}: choose one of {choices}."
+        )
+    ticket = context.ticket
+    before = ticket.status
+    ticket.status = status
+    await ticket.save(update_fields=["status", "updated_at"])
+    await _state_event(context, f"status {before} -> {status}")
+    return CommandResult(True, f"The case's status is now {status} (it was {before}).")
+
+
+async def _resolve(context: CommandContext, command: Command) -> CommandResult:
+    settings, ticket = context.settings, context.ticket
+    name, _, reason = command.args.partition(" ")
+    resolution = settings.resolution(name) if name else None
+    if resolution is None:
+        ladder = ", ".join(r.name for r in settings.resolutions)
+        return CommandResult(False, f"#resolve {name or '(nothing)'}: choose one of {ladder}.")
+    ticket.status = TicketStatus.RESOLVED
+    ticket.resolution = resolution.name
+    ticket.resolution_reason = db_text(reason.strip())
+    ticket.resolved_by = context.member.email
+    ticket.resolved_at = context.now
+    await ticket.save(
+        update_fields=[
+            "status",
+            "resolution",
+            "resolution_reason",
+            "resolved_by",
+            "resolved_at",
+            "updated_at",
+        ]
+    )
+    await _state_event(
+        context,
+        f"resolved: {resolution.name} ({reason.strip() or 'no reason given'})"
+        f" by {context.member.email}",
+    )
+    reporter = await reporter_party(ticket)
+    if reporter is None:
+        told = " The reporter left no address to tell."
+    else:
+        await mail_party(
+            settings,
+            ticket,
+            reporter,
+            "outcome",
+            {
+                "reporter_name": header_text(reporter.name),
+                "description": resolution.description,
+                "message": command.body,
+            },
+            internal=False,
+            auto_submitted=None,
+        )
+        told = " The reporter has been sent the outcome."
+    return CommandResult(True, f"Resolved as {resolution.name}: {resolution.description}{told}")
+
+
+async def _recuse(context: CommandContext, _: Command) -> CommandResult:
+    ticket, member = context.ticket, context.member
+    await exclude_member(ticket, member, f"recused by {member.email}")
+    await _state_event(context, f"{member.email} recused")
+    if ticket.assignee_id != member.id:  # type: ignore[attr-defined]
+        return CommandResult(True, "You are recused: Intake will not send you this case again.")
+    successor = await eligible_assignee(context.settings, ticket, context.now)
+    if successor is None:
+        ticket.assignee = None
+        await ticket.save(update_fields=["assignee_id", "updated_at"])
+        await note(context.settings, ticket, "Nobody on the team is left to hold this case.")
+        return CommandResult(
+            True, "You are recused. Nobody else on the team may hold the case: it is unassigned."
+        )
+    await _hand_over(context, successor, f"{member.name} stepped away from it")
+    return CommandResult(True, f"You are recused; the case is now with {successor.name}.")
+
+
+async def _help(context: CommandContext, _: Command) -> CommandResult:
+    ladder = "\n".join(f"  {r.name}: {r.description}" for r in context.settings.resolutions)
+    return CommandResult(True, f"{HELP}\n\nThe resolutions:\n{ladder}")
+
+
+Executor = Callable[[CommandContext, Command], Awaitable[CommandResult]]
+COMMANDS: Mapping[str, Executor] = {
+    "note": _note,
+    "assign": _assign,
+    "status": _status,
+    "resolve": _resolve,
+    "recuse": _recuse,
+    "help": _help,
+}
+
+
+async def run_command(context: CommandContext, command: Command) -> CommandResult:
+    executor = COMMANDS.get(command.name)
+    if executor is None:
+        known = ", ".join(f"#{name}" for name in COMMANDS)
+        return CommandResult(False, f"#{command.name} is not a command. The commands: {known}.")
+    return await executor(context, command)

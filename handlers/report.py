@@ -28,6 +28,7 @@ from intake.parse import Address
 from intake.roster import shift_at
 from intake.sanitize import db_text, header_text, human_duration, sanitize_html
 from intake.tickets import next_reference
+from intake.tokens import tokens_in
 
 REPORT = "report"
 # "Fwd: Returned mail: ...": a person forwarding a bounce. It is a case for the team to look at,
@@ -93,7 +94,8 @@ async def _why_not_acknowledge(context: HandlerContext, answer_to: Address | Non
         return "imported by `intake backfill --no-replies`"
     if answer_to is None or not valid_address(answer_to.email):
         return "no usable sender address"
-    if answer_to.email == settings.organisation.address or settings.member(answer_to.email):
+    own = answer_to.email == settings.organisation.address or tokens_in(settings, answer_to.email)
+    if own or settings.member(answer_to.email):
         return f"{answer_to.email} is our own or a team address"
     if _answers_our_mail(context):
         return "it replies to our own automatic mail (loop guard)"

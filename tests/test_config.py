@@ -92,6 +92,22 @@ def test_a_missing_secret_names_the_variable_for_commands_that_connect(
     assert result.stderr.strip().endswith("environment variable INTAKE_TEST_MISSING is not set")
 
 
+def test_a_short_reply_secret_stops_the_daemon_with_one_line(tmp_path: Path) -> None:
+    write_settings(tmp_path, base_settings(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "intake", "--config", str(tmp_path / "settings.toml"), "poll"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "INTAKE_SECRET": "short"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "intake: organisation.secret_env: INTAKE_SECRET is 5 characters long;"
+        " a reply-address secret needs at least 32"
+    ]
+
+
 def test_missing_templates_are_a_start_up_error(tmp_path: Path) -> None:
     data = base_settings(tmp_path)
     data["paths"]["templates"] = str(tmp_path / "nowhere")

@@ -199,7 +199,7 @@ async def test_a_forged_token_is_refused_and_nothing_is_sent(mailroom: Mailroom)
 
 
 async def test_a_valid_token_from_the_wrong_sender_is_refused(mailroom: Mailroom) -> None:
-    ticket, ack, _ = await open_case(mailroom)
+    _ticket, ack, _ = await open_case(mailroom)
     sent = await mailroom.send(reply(ack, "Mallory <mallory@example.com>", "What did Sam say?"))
     inbound = await mailroom.last_outcome()
     assert inbound.outcome == "rejected_forged_token"
@@ -208,7 +208,7 @@ async def test_a_valid_token_from_the_wrong_sender_is_refused(mailroom: Mailroom
 
 
 async def test_the_reporter_cannot_use_a_team_members_token(mailroom: Mailroom) -> None:
-    ticket, _, notice = await open_case(mailroom)
+    _ticket, _, notice = await open_case(mailroom)
     sent = await mailroom.send(reply(notice, "sam@example.net", "Relay this to myself."))
     assert (await mailroom.last_outcome()).outcome == "rejected_forged_token"
     assert sent == []

@@ -72,9 +72,17 @@ async def test_our_own_or_a_team_reply_to_address_is_never_answered(tmp_path: Pa
         "2.eml",
         make_mail(sender="x@example.net", headers={"Reply-To": "bob@example.org"}),
     )
+    _deliver(  # one of our own reply addresses: answering it would mail ourselves
+        tmp_path,
+        "3.eml",
+        make_mail(
+            sender="y@example.net",
+            headers={"Reply-To": "info+1-2-abcdefghijklmnop@example.org"},
+        ),
+    )
     async with running(settings):
         await poll_once(settings)
-        assert await Ticket.all().count() == 2
+        assert await Ticket.all().count() == 3
         assert await _acknowledgements() == []
 
 

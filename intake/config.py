@@ -177,6 +177,35 @@ class TeamMember(_Section):
     name: str
     email: Email
     roles: tuple[Literal["lead", "member"], ...] = ("member",)
+    # Other names a report may use for this member (nicknames, chat handles, other addresses):
+    # a report that names the member in any of these ways is kept from them.
+    aliases: tuple[str, ...] = ()
+    handles: tuple[str, ...] = ()
+
+    @property
+    def is_lead(self) -> bool:
+        return "lead" in self.roles
+
+    def names(self) -> tuple[str, ...]:
+        """Every way a report may name this member."""
+        return (self.email, self.name, *self.aliases, *self.handles)
+
+
+class Away(_Section):
+    """A member off the rota between two instants (local to the roster's time zone if naive)."""
+
+    member: Email
+    start: datetime
+    end: datetime
+
+
+class Swap(_Section):
+    """`member` takes the duty of `covers` between two instants."""
+
+    member: Email
+    covers: Email
+    start: datetime
+    end: datetime
 
 
 class Roster(_Section):
@@ -184,6 +213,8 @@ class Roster(_Section):
     start: datetime
     period: Duration = "1w"
     timezone: str = "UTC"
+    away: tuple[Away, ...] = ()
+    swaps: tuple[Swap, ...] = ()
 
     @field_validator("timezone")
     @classmethod
@@ -206,6 +237,7 @@ class Schedule(_Section):
     fetch_every: Duration = "1m"
     process_every: Duration = "10s"
     deliver_every: Duration = "10s"
+    deadlines_every: Duration = "5m"
 
 
 class Processing(_Section):
@@ -242,7 +274,152 @@ class Alerts(_Section):
 
 
 class Deadlines(_Section):
-    first_response: Duration = "72h"
+    first_response: Duration = "72h"  # promised to the reporter; then the assignee is reminded
+    urgent_first_response: Duration = "4h"  # the same for urgent cases
+    escalate_after: Duration = "24h"  # after the reminder, the backup and the leads are told
+    urgent_escalate_after: Duration = "2h"
+    reporter_update: Duration = "7d"  # an open case's reporter hears from us at least this often
+    ban_expiry_notice: Duration = "3d"  # the assignee is reminded this long before a ban ends
+
+    def first_response_for(self, urgent: bool) -> timedelta:
+        return parse_duration(self.urgent_first_response if urgent else self.first_response)
+
+    def escalation_for(self, urgent: bool) -> timedelta:
+        return parse_duration(self.urgent_escalate_after if urgent else self.escalate_after)
+
+
+Phrases = dict[str, tuple[str, ...]]  # language -> phrases; matched whole-word, any case
+Place = Literal["subject", "body", "attachment_names"]
+
+
+class KindRule(_Section):
+    """Mail whose subject or body (see `where`) holds one of the phrases is of this kind."""
+
+    kind: Literal["appeal", "retaliation", "general"]
+    phrases: Phrases
+    where: tuple[Place, ...] = ("subject", "body")
+    # Retaliation: only a message that also refers to an earlier case (a reference in it, or a
+    # reply to one of its emails) counts.
+    needs_case_reference: bool = False
+
+
+DEFAULT_KIND_RULES = (
+    KindRule(
+        kind="appeal",
+        where=("subject",),
+        phrases={
+            "en": ("appeal", "appealing"),
+            "de": ("Widerspruch", "Einspruch", "Berufung"),
+            "fr": ("appel", "recours"),
+            "es": ("apelación", "recurso"),
+        },
+    ),
+    KindRule(
+        kind="appeal",
+        where=("body",),
+        phrases={
+            "en": (
+                "I would like to appeal",
+                "I wish to appeal",
+                "I want to appeal",
+                "I am appealing",
+                "appeal the decision",
+                "appeal this decision",
+                "appeal against",
+            ),
+            "de": ("lege ich Widerspruch", "Widerspruch einlegen", "Einspruch einlegen"),
+            "fr": ("faire appel", "contester la décision"),
+            "es": ("apelar la decisión", "quiero apelar"),
+        },
+    ),
+    KindRule(
+        kind="retaliation",
+        needs_case_reference=True,
+        phrases={
+            "en": (
+                "retaliation",
+                "retaliating",
+                "retaliated",
+                "because I reported",
+                "since I reported",
+                "for reporting",
+                "revenge",
+            ),
+            "de": ("Vergeltung", "Rache", "weil ich gemeldet", "weil ich es gemeldet"),
+            "fr": ("représailles", "parce que j'ai signalé"),
+            "es": ("represalia", "represalias", "porque denuncié"),
+        },
+    ),
+    KindRule(
+        kind="general",
+        where=("subject",),
+        phrases={
+            "en": ("unsubscribe", "sponsorship", "press inquiry", "media inquiry", "invoice"),
+            "de": ("abmelden", "Sponsoring", "Presseanfrage", "Rechnung"),
+        },
+    ),
+)
+
+DEFAULT_URGENT_PHRASES: Phrases = {
+    "en": (
+        "kill",
+        "killing",
+        "hurt myself",
+        "harm myself",
+        "self-harm",
+        "suicide",
+        "suicidal",
+        "end my life",
+        "threatened to hurt",
+        "threat of violence",
+        "threatening violence",
+        "going to hurt",
+        "in danger",
+        "unsafe",
+        "doxxed",
+        "doxxing",
+        "doxed",
+        "my home address",
+        "stalking",
+        "stalked",
+        "weapon",
+        "gun",
+    ),
+    "de": (
+        "umbringen",
+        "töten",
+        "Selbstmord",
+        "Suizid",
+        "mir etwas antun",
+        "bedroht",
+        "Gewalt",
+        "in Gefahr",
+        "Wohnadresse",
+        "gestalkt",
+        "Waffe",
+    ),
+}
+
+
+class Classification(_Section):
+    """What kind of mail a new message is, besides a report: the rules are data."""
+
+    rules: tuple[KindRule, ...] = DEFAULT_KIND_RULES
+    # General mail (not a report) goes to this address; unset: it is only recorded.
+    general_contact: Email | None = None
+    urgent_phrases: Phrases = Field(default_factory=lambda: dict(DEFAULT_URGENT_PHRASES))
+    urgent_where: tuple[Place, ...] = ("subject", "body")
+
+
+class Appeals(_Section):
+    window: Duration = "30d"  # after the decision
+    policy: str = (
+        "Only permanent resolutions, such as bans, may be appealed, within 30 days of the decision."
+    )
+
+
+class Stats(_Section):
+    min_count: int = Field(default=5, ge=1)  # smaller counts are shown as "fewer than N"
 
 
 class Conversations(_Section):
@@ -299,6 +476,9 @@ class Settings(_Section):
     deadlines: Deadlines = Deadlines()
     conversations: Conversations = Conversations()
     resolutions: tuple[Resolution, ...] = DEFAULT_RESOLUTIONS
+    classification: Classification = Classification()
+    appeals: Appeals = Appeals()
+    stats: Stats = Stats()
     limits: Limits = Limits()
     alerts: Alerts = Alerts()
     source_file: Path | None = None
@@ -311,10 +491,22 @@ class Settings(_Section):
         for address in self.roster.rotation:
             if address not in emails:
                 raise ValueError(f"roster.rotation: {address} is not a [[team]] member")
+        overrides: list[Away | Swap] = [*self.roster.away, *self.roster.swaps]
+        for entry in overrides:
+            covers = entry.covers if isinstance(entry, Swap) else entry.member
+            for address in (entry.member, covers):
+                if address not in emails:
+                    raise ValueError(f"roster: {address} is not a [[team]] member")
+            if entry.end <= entry.start:
+                raise ValueError(f"roster: {entry.member}'s end is not after its start")
         names = [resolution.name for resolution in self.resolutions]
         if len(set(names)) != len(names):
             raise ValueError("resolutions: a name is listed twice")
         return self
+
+    @property
+    def leads(self) -> tuple[TeamMember, ...]:
+        return tuple(member for member in self.team if member.is_lead)
 
     def resolution(self, name: str) -> Resolution | None:
         return next((r for r in self.resolutions if r.name == name.lower()), None)
@@ -438,6 +630,13 @@ TEMPLATE_KINDS = (
     "command_result",
     "handover",
     "outcome",
+    "party_message",
+    "referral",
+    "general",
+    "appeal_acknowledgement",
+    "appeal_refused",
+    "appeal_reference_needed",
+    "reminder",
 )
 OUTSIDE_CONTACT_MISSING = (
     "organisation.outside_contact is not set: acknowledgements cannot name someone outside the"

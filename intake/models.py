@@ -97,6 +97,10 @@ class Ticket(Model):
     resolution_reason = fields.TextField(default="", db_default="")
     resolved_by = fields.CharField(max_length=320, null=True)
     resolved_at = fields.DatetimeField(null=True)
+    # A temporary measure (a rung with a duration) ends at this instant.
+    resolution_ends_at = fields.DatetimeField(null=True)
+    urgent = fields.BooleanField(default=False, db_default=False)
+    kind_reason = fields.TextField(default="", db_default="")  # why this kind (rule or member)
     parties: fields.ReverseRelation[Party]
 
     class Meta:
@@ -125,6 +129,22 @@ class Party(Model):
     class Meta:
         table = "party"
         indexes = (("ticket_id", "email"),)
+
+
+class Reminder(Model):
+    """A deadline message sent for a case, so that each is sent once (`kind` names the deadline
+    and, for recurring ones, its period)."""
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "intake.Ticket", related_name="reminders", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=64)
+    sent_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "reminder"
+        unique_together = (("ticket", "kind"),)
 
 
 class TicketSequence(Model):

@@ -15,33 +15,43 @@ patterns), but `EmailReplyParser.parse_reply` is not used as is, because on its 
   ("Data: ...", "Do: ...") or a "... wrote:" line without any date as a quote header, which in a
   report ("On Friday he wrote:") would hide the rest.
 
-So the text is read line by line: the library's header regex (all languages) and a few extra
-patterns (quote headers spread over several lines, Gmail's "2016-03-03 17:21 GMT+01:00 Name",
+So the text is read line by line. The library's header regex (all languages) and a few extra
+patterns (quote headers wrapped over several lines, Gmail's "2016-03-03 17:21 GMT+01:00 Name",
 "-------- Original Message --------" and forwarded-message markers in several languages) find
-where quoted history starts. A header needs a digit or an address to count, and a "... wrote:"
-header with neither a time nor an address counts only when a `>` quote follows it (so a report's
-"On 5 May 2026 he wrote:" followed by his words stays). A header followed by
-text that is not `>`-quoted starts the history (top posting): everything from it is dropped. A
-header followed by a `>`-quoted block is dropped with its block and reading goes on, so the
-answers between quotes are kept. A header at the very top (a bare forward, a bottom post) is
-skipped rather than ending the message, so a forward without a comment keeps its content.
-Signatures end the text at "-- ", at the library's "Sent from my ..." lines (and more mobile
-signatures) when short, and at a long "____" separator. `>`-quoted lines are dropped, lines
-inside ``` fences are never touched, and trailing lines made only of separator characters
-("--", "***", "ᐧ") go. Original lines are kept otherwise (only trailing spaces are removed).
+where quoted history starts. A header needs a digit or an address to count, a From:/Sent: block
+also two fields with a sender field among them, and a "... wrote:" header with neither a time
+nor an address counts only when a `>` quote follows it (a report's "On 5 May 2026 he wrote:"
+followed by his words stays). Then:
+
+- a header followed by text that is not `>`-quoted starts the history (top posting): it and
+  everything after it go;
+- a header followed by a `>` quote goes with the quote, and reading goes on, so the answers of
+  an interleaved or bottom-posted reply are kept;
+- a header at the very top (a bare forward, a bottom post) is skipped rather than ending the
+  message, so a forward without a comment keeps the forwarded content;
+- signatures end the text: "-- ", the library's "Sent from my ..." lines and more mobile
+  signatures (only when short), and a "____" separator of 32 or more after a blank line;
+- `>`-quoted lines go, lines inside ``` fences are never touched, and trailing lines made only
+  of separator characters ("--", "***", "ᐧ") go. Other lines are kept as written, less their
+  trailing spaces.
 
 HTML-only replies first lose their quote containers (Gmail's div.gmail_quote, blockquote,
 Outlook's #divRplyFwdMsg and everything after it, everything after #appendonsend, Thunderbird's
 div.moz-cite-prefix, Yahoo's div.yahoo_quoted) and signature containers (div.gmail_signature,
-div.moz-signature); the rest becomes text exactly as `intake.parse.html_to_text` does.
+div.moz-signature); the rest becomes text exactly as `intake.parse.html_to_text` does. Each
+removed quote leaves a one-line `>` stub, so an "On ... wrote:" kept outside its container (Apple
+Mail) still counts as followed by a quote. `text` counts as derived from `html` when it is empty
+or equals `html_to_text(html)` but for whitespace; a separate text part is used as it is.
 
-Nothing raises: on any error the text falls back to dropping `>` lines and a trailing "-- "
-signature, and that fallback returns "" only when every line with content was quoted.
+Nothing raises: on any error (and for bodies over a million characters) the text falls back to
+dropping `>` lines and a trailing "-- " signature, and that fallback returns "" only when every
+line with content was quoted.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -55,6 +65,9 @@ from intake.parse import html_to_text
 
 __all__ = ["new_text"]
 
+# Bodies longer than this (no reply is) get only the conservative line-based stripping, which
+# is linear; the full detection costs about two seconds per megabyte.
+_MAX_DETECTED_CHARS = 1_000_000
 # Headers are never longer than this; longer lines are cut in the copy used for detection only,
 # which keeps the library's backtracking regexes linear on hostile one-line bodies.
 _DETECT_LINE_LIMIT = 1000
@@ -87,6 +100,13 @@ _FIELD = re.compile(
     r"보낸\s?사람|보낸\s?날짜|받는\s?사람|제목|참조)"
     r"\s?\*?\s?[:\uff1a]",
     re.IGNORECASE,
+)
+
+# The sender field that every client puts in a quoted or forwarded header block: a report that
+# starts with "Subject: ...\nDate: ..." is not one.
+_FROM_FIELD = re.compile(
+    r"^[>*\s]*(?:From|Von|De|Da|Van|Från|Fra|Od|От|Від|发件人|寄件者|보낸\s?사람)\s?\*?\s?[:\uff1a]",
+    re.IGNORECASE | re.MULTILINE,
 )
 
 _ORIGINAL = (
@@ -277,33 +297,36 @@ def _field_block(lines: _Lines, start: int) -> tuple[int, int, int]:
     return first, last, count
 
 
-def _line_at(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t\n":
-        position += 1
-    return text.count("\n", 0, position)
+def _line_starts(text: str) -> list[int]:
+    return [0, *(match.end() for match in re.finditer("\n", text))]
+
+
+def _line_of(starts: list[int], position: int) -> int:
+    return bisect_right(starts, position) - 1
 
 
 def _library_headers(lines: _Lines, joined: str) -> list[_Span]:
     spans: list[_Span] = []
+    starts = _line_starts(joined)
     covered = -1  # the last line of the previous From:/Sent: block
     for match in _rules().header.finditer(joined):
-        if not match.group(0).strip():
+        text = match.group(0)
+        if not text.strip():
             continue
-        start = _line_at(joined, match.start())
+        start = _line_of(starts, match.start() + len(text) - len(text.lstrip()))
         if start <= covered:
             continue
         if _is_field(lines.detect[start]):
             first, last, fields = _field_block(lines, start)
             covered = last
             block = "\n".join(lines.detect[first : last + 1])
-            if fields >= 2 and _HAS_DIGIT_OR_ADDRESS.search(block):
+            if fields >= 2 and _HAS_DIGIT_OR_ADDRESS.search(block) and _FROM_FIELD.search(block):
                 spans.append(_Span(first, last, strong=True))
         else:
-            end = joined.count("\n", 0, match.start() + len(match.group(0).rstrip()))
-            if _HAS_DIGIT_OR_ADDRESS.search(match.group(0)):
-                spans.append(
-                    _Span(start, max(start, end), _TIME_OR_ADDRESS.search(match[0]) is not None)
-                )
+            end = _line_of(starts, match.start() + len(text.rstrip()))
+            if _HAS_DIGIT_OR_ADDRESS.search(text):
+                strong = _TIME_OR_ADDRESS.search(text) is not None
+                spans.append(_Span(start, max(start, end), strong))
     return spans
 
 
@@ -570,6 +593,8 @@ def new_text(text: str, html: str = "") -> str:
     html = html or ""
     try:
         source = _html_reply_text(html) if _from_html(text, html) else text
+        if len(source) > _MAX_DETECTED_CHARS:
+            return _fallback(source)
         return _trim_text(source)
     except Exception:  # hostile mail: fall back to what cannot go wrong
         plain = text if text.strip() else _safely(lambda: html_to_text(html), "")

@@ -1,7 +1,9 @@
-"""Who is on duty at an instant.
+"""Who is on duty at an instant, and who is the backup.
 
 Periods are counted in the roster's local wall-clock time, so a weekly hand-over at Monday 09:00
-stays at 09:00 across daylight-saving changes.
+stays at 09:00 across daylight-saving changes. Overrides apply on top of the rotation: a swap
+gives one member's duty to another for a while; a member away is skipped, so the next on the rota
+is on duty (and the one after that is the backup).
 """
 
 from __future__ import annotations
@@ -11,6 +13,23 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from intake.config import Roster, Settings, TeamMember, parse_duration
+
+
+def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _present(roster: Roster, email: str, instant: datetime, zone: ZoneInfo) -> str | None:
+    """Who stands in for `email` at `instant`: a member swapped in, else `email` itself, or None
+    when whoever that is is away."""
+    for swap in roster.swaps:
+        if swap.covers == email and _aware(swap.start, zone) <= instant < _aware(swap.end, zone):
+            email = swap.member
+            break
+    for away in roster.away:
+        if away.member == email and _aware(away.start, zone) <= instant < _aware(away.end, zone):
+            return None
+    return email
 
 
 @dataclass(frozen=True)
@@ -38,9 +57,16 @@ def shift_at(settings: Settings, instant: datetime) -> Shift:
     period = parse_duration(roster.period)
     start = _roster_start(roster, zone)
     index = (_local_naive(instant, zone) - start) // period
-    members = [settings.member(address) for address in roster.rotation]
-    on_duty = members[index % len(members)]
-    backup = members[(index + 1) % len(members)]
+    rota = roster.rotation
+    order: list[str] = []
+    for step in range(len(rota)):
+        present = _present(roster, rota[(index + step) % len(rota)], instant, zone)
+        if present is not None and present not in order:
+            order.append(present)
+    if not order:  # everyone away: the rotation as written, so somebody is always named
+        order = [rota[index % len(rota)]]
+    on_duty = settings.member(order[0])
+    backup = settings.member(order[1] if len(order) > 1 else order[0])
     assert on_duty is not None and backup is not None  # settings validation guarantees it
     starts = start + index * period
     return Shift(

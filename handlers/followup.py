@@ -8,7 +8,7 @@ this far still cannot start a loop. A follow-up to a resolved case reopens it (c
 from __future__ import annotations
 
 from handlers.base import HandlerContext, HandlerResult
-from intake.cases import mail_team, store_attachments
+from intake.cases import eligible_assignee, mail_party, mail_team, store_attachments, team_party
 from intake.commands import parse_command
 from intake.models import EventKind, Outcome, Party, Ticket, TicketEvent, TicketStatus
 from intake.quotes import new_text
@@ -40,6 +40,25 @@ async def _update_status(context: HandlerContext, ticket: Ticket) -> str:
         internal=True,
     )
     return said
+
+
+async def _bring_in_member_on_duty(context: HandlerContext, ticket: Ticket, text: str) -> list[str]:
+    """Nobody holds the case (general mail, say): the member on duty gets it with the reply."""
+    holder = await eligible_assignee(context.settings, ticket, context.now)
+    if holder is None:
+        return []
+    ticket.assignee = holder
+    await ticket.save(update_fields=["assignee_id", "updated_at"])
+    await mail_party(
+        context.settings,
+        ticket,
+        await team_party(ticket, holder),
+        "handover",
+        {"member_name": holder.name, "why": "a reply came on a case nobody held", "text": text},
+        internal=True,
+        auto_submitted="auto-generated",
+    )
+    return [holder.email]
 
 
 async def handle_followup(context: HandlerContext) -> HandlerResult:
@@ -74,6 +93,8 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
             "text": (text or NOTHING_NEW) + listed,
         },
     )
+    if not copied and ticket.assignee_id is None:  # type: ignore[attr-defined]
+        copied = await _bring_in_member_on_duty(context, ticket, text or NOTHING_NEW)
     reason = f"{context.verdict.reason}; appended to {ticket.ref}"
     if status_change:
         reason += f"; {status_change}"

@@ -11,8 +11,18 @@ from datetime import timedelta
 from typing import Any
 
 from handlers.base import HandlerContext, HandlerResult
-from intake.cases import add_party, mail_party, mail_team, note, store_attachments, team_party
-from intake.config import parse_duration
+from intake.cases import (
+    add_party,
+    eligible_assignee,
+    exclude_member,
+    mail_party,
+    mail_team,
+    note,
+    store_attachments,
+    team_party,
+)
+from intake.config import Settings
+from intake.conflicts import named_members
 from intake.models import (
     EventKind,
     OutboundMessage,
@@ -25,12 +35,13 @@ from intake.models import (
 )
 from intake.outbox.compose import is_our_message_id, valid_address
 from intake.parse import Address
-from intake.roster import shift_at
+from intake.phrases import find, places
 from intake.sanitize import db_text, header_text, human_duration, sanitize_html
 from intake.tickets import next_reference
 from intake.tokens import tokens_in
 
 REPORT = "report"
+CASE_KINDS = ("report", "retaliation")  # kinds this handler opens cases of
 # "Fwd: Returned mail: ...": a person forwarding a bounce. It is a case for the team to look at,
 # but a bounce inside it is never answered, not even to the person who forwarded it.
 FORWARDED_BOUNCE = re.compile(
@@ -83,7 +94,7 @@ def _answers_our_mail(context: HandlerContext) -> bool:
     )
 
 
-async def _why_not_acknowledge(context: HandlerContext, answer_to: Address | None) -> str | None:
+async def why_not_acknowledge(context: HandlerContext, answer_to: Address | None) -> str | None:
     """The reason this report gets no acknowledgement, or None when it should get one.
 
     The case is opened either way; only the automatic answer is held back, so that Intake never
@@ -136,27 +147,29 @@ async def _reporter_party(context: HandlerContext, ticket: Ticket) -> Party | No
     return await add_party(ticket, PartyRole.REPORTER, answer_to.email, answer_to.name)
 
 
-async def handle_report(context: HandlerContext) -> HandlerResult:
+async def open_case_record(
+    context: HandlerContext,
+    *,
+    kind: str,
+    kind_reason: str = "",
+    urgent: bool = False,
+    acknowledged: bool = False,
+    refers_to: Ticket | None = None,
+) -> tuple[Ticket, Party | None, list[dict[str, Any]]]:
+    """A new case from this message: the ticket, its sender as the reporter party, the message as
+    the first thread entry, and its attachments (as template rows)."""
     settings, message = context.settings, context.message
     reporter = message.from_
-    shift = shift_at(settings, context.now)
-    assignee = await TeamMember.get(email=shift.member.email)
-    answer_to = message.sender
-    not_acknowledged = await _why_not_acknowledge(context, answer_to)
-    capped = False
-    if not_acknowledged is None and answer_to is not None:
-        not_acknowledged = await _over_daily_cap(context, answer_to)
-        capped = not_acknowledged is not None
-    pointed_at = context.thread.ticket if context.thread else None
     ticket = await Ticket.create(
         ref=await next_reference(settings.organisation.ticket_prefix, context.now),
-        kind=REPORT,
+        kind=kind,
+        kind_reason=db_text(kind_reason or context.verdict.reason),
+        urgent=urgent,
         subject=db_text(message.subject),
         reporter_email=db_text(reporter.email, 320) if reporter else "",
         reporter_name=db_text(reporter.name, 200) if reporter else "",
-        assignee=assignee,
-        acknowledged_at=context.now if not_acknowledged is None else None,
-        refers_to=pointed_at,
+        acknowledged_at=context.now if acknowledged else None,
+        refers_to=refers_to,
     )
     party = await _reporter_party(context, ticket)
     event = await TicketEvent.create(
@@ -169,10 +182,114 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         party=party,
     )
     attachments = await store_attachments(settings, message, context.inbound, ticket, event)
+    return ticket, party, attachments
 
-    reason = f"{context.verdict.reason}; assigned to {assignee.email}"
+
+async def _exclude_named(context: HandlerContext, ticket: Ticket) -> list[str]:
+    """Keep the case from every member the message names (see intake.conflicts)."""
+    excluded = []
+    for conflict in named_members(context.settings, context.message):
+        member = await TeamMember.get_or_none(email=conflict.member.email)
+        if member is not None:
+            await exclude_member(ticket, member, str(conflict))
+            excluded.append(str(conflict))
+    return excluded
+
+
+async def _refer_outside(context: HandlerContext, ticket: Ticket, attachments: list[Any]) -> str:
+    """Nobody on the team may hold the case: it goes to the outside contact instead."""
+    settings, message = context.settings, context.message
+    contact = settings.organisation.outside_contact
+    if contact is None:
+        await note(
+            settings,
+            ticket,
+            "Every team member is excluded from this case and no organisation.outside_contact is"
+            " set: nobody has been sent it. Set an outside contact, or reassign by hand.",
+        )
+        return "; every member is excluded and no outside contact is set: sent to nobody"
+    party = await add_party(
+        ticket, PartyRole.OTHER, contact, settings.organisation.outside_contact_name or ""
+    )
+    await _send(
+        context,
+        ticket,
+        party,
+        "referral",
+        {
+            "reason": "every member of the team is named in it, or otherwise excluded",
+            "reporter": str(message.from_) if message.from_ else "(no sender address)",
+            "subject": message.subject,
+            "received": context.now.strftime("%Y-%m-%d %H:%M UTC"),
+            "text": message.text,
+            "attachments": attachments,
+        },
+        internal=True,
+        auto_submitted="auto-generated",
+    )
+    return f"; every member is excluded: referred to {contact}"
+
+
+def _readers(settings: Settings, assignee: TeamMember | None, alerted: list[str]) -> list[str]:
+    """Who the acknowledgement says will read the report: only people who will."""
+    if assignee is None:
+        outside = settings.organisation.outside_contact
+        return [settings.organisation.outside_contact_name or outside] if outside else []
+    names = [assignee.name]
+    for email in alerted:
+        member = settings.member(email)
+        if member is not None and member.name not in names:
+            names.append(member.name)
+    return names
+
+
+async def handle_report(context: HandlerContext) -> HandlerResult:
+    settings, message = context.settings, context.message
+    answer_to = message.sender
+    not_acknowledged = await why_not_acknowledge(context, answer_to)
+    capped = False
+    if not_acknowledged is None and answer_to is not None:
+        not_acknowledged = await _over_daily_cap(context, answer_to)
+        capped = not_acknowledged is not None
+    pointed_at = context.thread.ticket if context.thread else None
+    kind = context.verdict.kind if context.verdict.kind in CASE_KINDS else REPORT
+    urgent = find(
+        settings.classification.urgent_phrases,
+        settings.classification.urgent_where,
+        places(message),
+    )
+    ticket, party, attachments = await open_case_record(
+        context,
+        kind=kind,
+        kind_reason=context.verdict.reason,
+        urgent=urgent is not None,
+        acknowledged=not_acknowledged is None,
+        refers_to=pointed_at,
+    )
+    excluded = await _exclude_named(context, ticket)
+    assignee = await eligible_assignee(settings, ticket, context.now)
+    if assignee is not None:
+        ticket.assignee = assignee
+        await ticket.save(update_fields=["assignee_id"])
+
+    reason = f"{context.verdict.reason}; " + (
+        f"assigned to {assignee.email}" if assignee else "not assigned"
+    )
+    if urgent is not None:
+        reason += f"; urgent: {urgent}"
+    if excluded:
+        reason += "; excluded: " + "; ".join(excluded)
     if pointed_at is not None:
         reason += await _record_pointer(context, ticket, pointed_at)
+    alerted: list[str] = []
+    if assignee is None:
+        reason += await _refer_outside(context, ticket, attachments)
+    elif not context.inbound.quiet:  # a backfill of old mail must not flood the team
+        alerted = await _tell_team(
+            context, ticket, assignee, urgent is not None, attachments, not_acknowledged
+        )
+        if alerted:
+            reason += f"; {'alerted' if urgent else 'copied to'} {', '.join(alerted)}"
     if not_acknowledged is None and party is not None:
         await _answer_sender(
             context,
@@ -180,8 +297,11 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             party,
             "acknowledgement",
             {
-                "readers": [assignee.name],
-                "next_contact": human_duration(parse_duration(settings.deadlines.first_response)),
+                "urgent": urgent is not None,
+                "readers": _readers(settings, assignee, alerted if urgent else []),
+                "next_contact": human_duration(
+                    settings.deadlines.first_response_for(urgent is not None)
+                ),
             },
         )
     if not_acknowledged:
@@ -194,16 +314,31 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     ):
         await _answer_sender(context, ticket, party, RATE_NOTICE, {})
         reason += "; told once that automatic replies stop for today"
-    if context.inbound.quiet:  # a backfill of old mail must not flood the team either
-        return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)
+    return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)
+
+
+async def send_assignment(
+    context: HandlerContext,
+    ticket: Ticket,
+    member: TeamMember,
+    *,
+    kind: str,
+    urgent: bool,
+    attachments: list[dict[str, Any]],
+    not_acknowledged: str | None,
+) -> None:
+    """The notice that gives a member a new case, with the whole message in it."""
+    message = context.message
     await _send(
         context,
         ticket,
-        await team_party(ticket, assignee),
+        await team_party(ticket, member),
         "assignment",
         {
-            "assignee_name": assignee.name,
-            "reporter": str(reporter) if reporter else "(no sender address)",
+            "assignee_name": member.name,
+            "urgent": urgent,
+            "kind": kind,
+            "reporter": str(message.from_) if message.from_ else "(no sender address)",
             "subject": message.subject,
             "received": context.now.strftime("%Y-%m-%d %H:%M UTC"),
             "text": message.text,
@@ -214,18 +349,42 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         internal=True,
         auto_submitted="auto-generated",
     )
-    await mail_team(
-        settings,
+
+
+async def _tell_team(
+    context: HandlerContext,
+    ticket: Ticket,
+    assignee: TeamMember,
+    urgent: bool,
+    attachments: list[dict[str, Any]],
+    not_acknowledged: str | None,
+) -> list[str]:
+    """The assignment notice to the assignee; copies to the leads (all of them at once when the
+    case is urgent). Returns who got a copy."""
+    message = context.message
+    await send_assignment(
+        context,
+        ticket,
+        assignee,
+        kind=ticket.kind,
+        urgent=urgent,
+        attachments=attachments,
+        not_acknowledged=not_acknowledged,
+    )
+    headline = "URGENT: new case" if urgent else "New case"
+    return await mail_team(
+        context.settings,
         ticket,
         "case_update",
         {
-            "headline": "New case",
-            "event": f"A new case, assigned to {assignee.name}.",
+            "headline": headline,
+            "event": f"{headline}, assigned to {assignee.name}."
+            + (" Every lead is told at once: it reads as urgent." if urgent else ""),
             "text": message.text,
         },
         author=assignee.email,
+        leads=urgent,
     )
-    return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)
 
 
 async def _record_pointer(context: HandlerContext, ticket: Ticket, pointed_at: Ticket) -> str:

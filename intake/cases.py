@@ -76,12 +76,13 @@ async def exclude_member(ticket: Ticket, member: TeamMember, reason: str) -> Par
 
 async def eligible_assignee(settings: Settings, ticket: Ticket, now: datetime) -> TeamMember | None:
     """Who should hold the case: the member on duty, else the backup, else the next on the rota,
-    skipping everyone the case excludes; None when nobody on the team may hold it."""
+    else any lead, skipping everyone the case excludes; None when nobody on the team may."""
     excluded = await excluded_emails(ticket)
     shift = shift_at(settings, now)
     rota = list(settings.roster.rotation)
     start = rota.index(shift.member.email)
-    order = [shift.member.email, shift.backup.email, *rota[start:], *rota[:start]]
+    leads = [member.email for member in settings.leads]
+    order = [shift.member.email, shift.backup.email, *rota[start:], *rota[:start], *leads]
     for email in order:
         if email not in excluded:
             member = await TeamMember.get_or_none(email=email, active=True)
@@ -91,16 +92,17 @@ async def eligible_assignee(settings: Settings, ticket: Ticket, now: datetime) -
 
 
 async def team_recipients(
-    settings: Settings, ticket: Ticket, *, author: str | None = None
+    settings: Settings, ticket: Ticket, *, author: str | None = None, leads: bool = False
 ) -> list[TeamMember]:
     """Who on the team gets a copy of what happens on the case: the assignee always, the leads
-    when `conversations.copy_leads` is set; never an excluded member, never the author."""
+    when `conversations.copy_leads` (or `leads`) is set; never an excluded member, never the
+    author."""
     excluded = await excluded_emails(ticket)
     recipients: list[TeamMember] = []
     assignee = await TeamMember.get_or_none(id=ticket.assignee_id)  # type: ignore[attr-defined]
     if assignee is not None:
         recipients.append(assignee)
-    if settings.conversations.copy_leads:
+    if leads or settings.conversations.copy_leads:
         recipients += [
             member
             for member in await TeamMember.filter(active=True).order_by("id")
@@ -188,10 +190,11 @@ async def mail_team(
     variables: dict[str, Any],
     *,
     author: str | None = None,
+    leads: bool = False,
 ) -> list[str]:
     """Copy the team on the case (see team_recipients); returns who was mailed."""
     mailed = []
-    for member in await team_recipients(settings, ticket, author=author):
+    for member in await team_recipients(settings, ticket, author=author, leads=leads):
         party = await team_party(ticket, member)
         await mail_party(
             settings,

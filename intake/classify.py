@@ -11,8 +11,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from intake.models import PartyRole
+from intake.config import KindRule
+from intake.models import PartyRole, TicketStatus
 from intake.parse import ParsedMessage
+from intake.phrases import case_reference, find, places
 from intake.threading import ThreadLink
 
 
@@ -25,6 +27,9 @@ class Kind:
     EXCLUDED = "excluded"
     TEAM_REPLY = "team_reply"
     FOLLOWUP = "followup"
+    APPEAL = "appeal"
+    RETALIATION = "retaliation"
+    GENERAL = "general"
     REPORT = "report"
 
 
@@ -42,6 +47,10 @@ class ClassifyContext:
     own_addresses: frozenset[str]
     # The case the message points at (intake.threading), found before the rules run.
     thread: ThreadLink | None = None
+    # `[classification] rules` from settings: phrases that make mail an appeal, retaliation or
+    # general mail; and the case reference prefix, for "refers to an earlier case".
+    kind_rules: tuple[KindRule, ...] = ()
+    case_prefix: str = "COC"
 
 
 Rule = Callable[[ParsedMessage, ClassifyContext], Verdict | None]
@@ -238,6 +247,43 @@ def rule_followup(_: ParsedMessage, context: ClassifyContext) -> Verdict | None:
     return None
 
 
+def _kind_verdict(
+    message: ParsedMessage, context: ClassifyContext, kinds: set[str], rule: str
+) -> Verdict | None:
+    texts = places(message)
+    refers = (context.thread is not None and context.thread.ticket is not None) or bool(
+        case_reference(context.case_prefix, f"{message.subject}\n{message.text}")
+    )
+    for kind_rule in context.kind_rules:
+        if kind_rule.kind not in kinds or (kind_rule.needs_case_reference and not refers):
+            continue
+        match = find(kind_rule.phrases, kind_rule.where, texts)
+        if match is not None:
+            return _verdict(kind_rule.kind, f"{kind_rule.kind}: {match}", rule)
+    return None
+
+
+def rule_appeal(message: ParsedMessage, context: ClassifyContext) -> Verdict | None:
+    """An appeal: new mail, or a party's reply on a decided case, with appeal wording. A reply on
+    a case still open is a follow-up, whatever its words."""
+    thread = context.thread
+    if thread is not None and thread.party is not None:
+        decided = thread.ticket is not None and thread.ticket.status in (
+            TicketStatus.RESOLVED,
+            TicketStatus.CLOSED,
+        )
+        if thread.party.role == PartyRole.TEAM or not decided:
+            return None
+    return _kind_verdict(message, context, {Kind.APPEAL}, "appeal")
+
+
+def rule_kind_phrases(message: ParsedMessage, context: ClassifyContext) -> Verdict | None:
+    """Retaliation complaints and general mail, by the phrases in settings."""
+    if context.thread is not None and context.thread.party is not None:
+        return None
+    return _kind_verdict(message, context, {Kind.RETALIATION, Kind.GENERAL}, "kind_phrases")
+
+
 def rule_report(message: ParsedMessage, _: ClassifyContext) -> Verdict | None:
     return _verdict(Kind.REPORT, "new mail from a person", "report")
 
@@ -261,7 +307,9 @@ RULE_TABLE: Mapping[str, Rule] = {
     "forged_token": rule_forged_token,
     "excluded": rule_excluded,
     "team_reply": rule_team_reply,
+    "appeal": rule_appeal,
     "followup": rule_followup,
+    "kind_phrases": rule_kind_phrases,
     "report": rule_report,
 }
 

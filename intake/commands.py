@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from intake.cases import (
+    add_party,
     eligible_assignee,
     exclude_member,
     excluded_emails,
@@ -20,8 +21,9 @@ from intake.cases import (
     reporter_party,
     team_party,
 )
-from intake.config import Settings
-from intake.models import EventKind, TeamMember, Ticket, TicketEvent, TicketStatus
+from intake.config import Settings, parse_duration
+from intake.models import EventKind, PartyRole, TeamMember, Ticket, TicketEvent, TicketStatus
+from intake.outbox.compose import valid_address
 from intake.sanitize import db_text, header_text
 
 HELP = """\
@@ -34,6 +36,10 @@ is then not sent to the reporter.
   #resolve <resolution> [why]  record a resolution; the reporter is sent the outcome
                                (the rest of the reply is included in it)
   #recuse                      step away from the case: it is never sent to you again
+  #contact <address> <role>    send the rest of the reply to another party (role: reported,
+                               witness or other) from the team's address; their replies come
+                               back to the case, never to the reporter
+  #kind <kind>                 reclassify: report, retaliation, appeal or general
   #help                        this list
 
 A reply without a command goes to the reporter, from the team's address."""
@@ -185,6 +191,9 @@ async def _resolve(context: CommandContext, command: Command) -> CommandResult:
     ticket.resolution_reason = db_text(reason.strip())
     ticket.resolved_by = context.member.email
     ticket.resolved_at = context.now
+    ticket.resolution_ends_at = (
+        context.now + parse_duration(resolution.duration) if resolution.duration else None
+    )
     await ticket.save(
         update_fields=[
             "status",
@@ -192,6 +201,7 @@ async def _resolve(context: CommandContext, command: Command) -> CommandResult:
             "resolution_reason",
             "resolved_by",
             "resolved_at",
+            "resolution_ends_at",
             "updated_at",
         ]
     )
@@ -239,6 +249,68 @@ async def _recuse(context: CommandContext, _: Command) -> CommandResult:
     return CommandResult(True, f"You are recused; the case is now with {successor.name}.")
 
 
+CONTACT_ROLES = (PartyRole.REPORTED, PartyRole.WITNESS, PartyRole.OTHER)
+KINDS = ("report", "retaliation", "appeal", "general")
+
+
+async def _contact(context: CommandContext, command: Command) -> CommandResult:
+    settings, ticket = context.settings, context.ticket
+    address, _, role_text = command.args.partition(" ")
+    address = address.strip("<>").lower()
+    roles = ", ".join(CONTACT_ROLES)
+    try:
+        role = PartyRole(role_text.strip().lower() or "other")
+    except ValueError:
+        role = PartyRole.TEAM  # not allowed below
+    if role not in CONTACT_ROLES:
+        return CommandResult(False, f"#contact {command.args}: the role must be one of {roles}.")
+    if not valid_address(address):
+        return CommandResult(False, f"#contact: {address or '(nothing)'} is not an email address.")
+    if settings.member(address) or address == settings.organisation.address:
+        return CommandResult(False, f"#contact: {address} is our own or a team address.")
+    if not command.body:
+        return CommandResult(
+            False, "#contact needs a message: write it on the lines after the command."
+        )
+    party = await add_party(ticket, role, address)
+    await mail_party(
+        settings,
+        ticket,
+        party,
+        "party_message",
+        {"party_name": party.name, "text": command.body},
+        internal=False,
+        auto_submitted=None,
+        note=f"{context.member.name}'s message sent to the {role} ({address})",
+    )
+    await _state_event(context, f"{address} contacted as {role} by {context.member.email}")
+    return CommandResult(
+        True,
+        f"Your message was sent to {address} ({role}) from the team's address. Their replies"
+        " will come to the case (and to you), never to the reporter.",
+    )
+
+
+async def _kind(context: CommandContext, command: Command) -> CommandResult:
+    kind = command.args.strip().lower()
+    if kind not in KINDS:
+        return CommandResult(
+            False, f"#kind {kind or '(nothing)'}: choose one of {', '.join(KINDS)}."
+        )
+    ticket = context.ticket
+    before = ticket.kind
+    ticket.kind = kind
+    ticket.kind_reason = f"set to {kind} by {context.member.email} (was {before})"
+    await ticket.save(update_fields=["kind", "kind_reason", "updated_at"])
+    await _state_event(context, ticket.kind_reason)
+    if ticket.assignee_id is None and kind != "general":  # type: ignore[attr-defined]
+        holder = await eligible_assignee(context.settings, ticket, context.now)
+        if holder is not None:
+            await _hand_over(context, holder, f"{context.member.name} made it a {kind}")
+            return CommandResult(True, f"The case is now a {kind}, held by {holder.name}.")
+    return CommandResult(True, f"The case is now a {kind} (it was {before}).")
+
+
 async def _help(context: CommandContext, _: Command) -> CommandResult:
     ladder = "\n".join(f"  {r.name}: {r.description}" for r in context.settings.resolutions)
     return CommandResult(True, f"{HELP}\n\nThe resolutions:\n{ladder}")
@@ -251,6 +323,8 @@ COMMANDS: Mapping[str, Executor] = {
     "status": _status,
     "resolve": _resolve,
     "recuse": _recuse,
+    "contact": _contact,
+    "kind": _kind,
     "help": _help,
 }
 

@@ -27,6 +27,7 @@ class Outcome(StrEnum):
     REJECTED_FORGED_TOKEN = "rejected_forged_token"
     REJECTED_UNAUTHENTICATED = "rejected_unauthenticated"
     REJECTED_EXCLUDED = "rejected_excluded"  # from a member excluded from the case
+    APPEAL_REFUSED = "appeal_refused"  # the decision cannot be appealed; recorded on its case
     FAILED = "failed"
 
 

@@ -37,7 +37,11 @@ class ProcessStats:
 
 
 def classify_context(settings: Settings) -> ClassifyContext:
-    return ClassifyContext(own_addresses=frozenset({settings.organisation.address}))
+    return ClassifyContext(
+        own_addresses=frozenset({settings.organisation.address}),
+        kind_rules=settings.classification.rules,
+        case_prefix=settings.organisation.ticket_prefix,
+    )
 
 
 async def _due(limit: int) -> dict[int, bytes]:

@@ -9,12 +9,12 @@ party, is forged and the message never joins the case.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from intake.config import Settings
 from intake.models import InboundMessage, OutboundMessage, Party, PartyRole, Ticket
 from intake.parse import ParsedMessage
+from intake.phrases import case_reference
 from intake.tokens import ForgedToken, ReplyToken, decode, redact, signing_key, tokens_in
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
@@ -122,11 +122,8 @@ async def _by_message_id(message: ParsedMessage) -> Ticket | None:
 
 
 async def _by_subject(settings: Settings, message: ParsedMessage) -> Ticket | None:
-    prefix = re.escape(settings.organisation.ticket_prefix)
-    match = re.search(rf"\b{prefix}-\d{{4}}-\d+\b", message.subject, re.IGNORECASE)
-    if match is None:
-        return None
-    return await Ticket.get_or_none(ref=match.group(0).upper())
+    ref = case_reference(settings.organisation.ticket_prefix, message.subject)
+    return await Ticket.get_or_none(ref=ref) if ref else None
 
 
 async def find_thread(settings: Settings, message: ParsedMessage) -> ThreadLink | None:

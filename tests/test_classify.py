@@ -11,13 +11,14 @@ from dataclasses import dataclass, replace
 import pytest
 
 from intake.classify import RULE_TABLE, RULES, ClassifyContext, Kind, Verdict, classify
-from intake.models import Party, PartyRole, Ticket
+from intake.config import DEFAULT_KIND_RULES
+from intake.models import Party, PartyRole, Ticket, TicketStatus
 from intake.parse import ParsedMessage, parse_message
 from intake.threading import ThreadLink, Via
 from tests.support import make_mail
 
 OWN = "info@example.org"
-CONTEXT = ClassifyContext(own_addresses=frozenset({OWN}))
+CONTEXT = ClassifyContext(own_addresses=frozenset({OWN}), kind_rules=DEFAULT_KIND_RULES)
 
 
 def raw_mail(*header_lines: str, body: str = "Hello.\n") -> bytes:
@@ -34,11 +35,16 @@ def verdict_of(raw: bytes, thread: ThreadLink | None = None) -> Verdict:
 
 
 def link(
-    role: PartyRole | None, *, excluded: bool = False, forged: str | None = None
+    role: PartyRole | None,
+    *,
+    excluded: bool = False,
+    forged: str | None = None,
+    status: TicketStatus = TicketStatus.NEW,
 ) -> ThreadLink:
     """What intake.threading found: a case, and the sender's party on it (unsaved rows)."""
     party = None if role is None else Party(role=role, email="x@example.net", excluded=excluded)
-    return ThreadLink(ticket=Ticket(ref="COC-2026-0001"), via=Via.TOKEN, party=party, forged=forged)
+    ticket = Ticket(ref="COC-2026-0001", status=status)
+    return ThreadLink(ticket=ticket, via=Via.TOKEN, party=party, forged=forged)
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,13 @@ CASES: dict[str, Case] = {
         make_mail(), Kind.EXCLUDED, "excluded from the case", link(PartyRole.TEAM, excluded=True)
     ),
     "team_reply": Case(make_mail(), Kind.TEAM_REPLY, "from team member", link(PartyRole.TEAM)),
+    "appeal": Case(make_mail(subject="Appeal of my ban"), Kind.APPEAL, "subject contains 'Appeal'"),
     "followup": Case(make_mail(), Kind.FOLLOWUP, "the case's reporter", link(PartyRole.REPORTER)),
+    "kind_phrases": Case(
+        make_mail(body="Since COC-2026-0001 he attacks me because I reported him."),
+        Kind.RETALIATION,
+        "body contains 'because I reported' (en)",
+    ),
     "report": Case(make_mail(), Kind.REPORT, "new mail from a person"),
 }
 
@@ -334,3 +346,34 @@ def test_machine_mail_to_a_reply_address_is_still_machine_mail() -> None:
 
 def test_an_excluded_member_is_refused_before_being_read_as_a_team_reply() -> None:
     assert verdict_of(make_mail(), link(PartyRole.TEAM, excluded=True)).kind == Kind.EXCLUDED
+
+
+def test_retaliation_wording_without_an_earlier_case_is_a_report() -> None:
+    assert verdict_of(make_mail(body="He did it for revenge.")).kind == Kind.REPORT
+
+
+def test_retaliation_in_a_message_pointing_at_a_case_by_its_headers() -> None:
+    message = make_mail(body="He did it for revenge.")
+    assert verdict_of(message, link(None)).kind == Kind.RETALIATION
+
+
+def test_general_mail_is_recognised_by_its_subject_only() -> None:
+    assert verdict_of(make_mail(subject="Sponsorship for the 2027 conference")).kind == Kind.GENERAL
+    assert verdict_of(make_mail(body="Our sponsorship manager harassed me.")).kind == Kind.REPORT
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(TicketStatus.INVESTIGATING, Kind.FOLLOWUP), (TicketStatus.RESOLVED, Kind.APPEAL)],
+)
+def test_appeal_wording_from_a_party_is_an_appeal_only_once_the_case_is_decided(
+    status: TicketStatus, kind: str
+) -> None:
+    message = make_mail(body="I would like to appeal the ban.")
+    assert verdict_of(message, link(PartyRole.REPORTED, status=status)).kind == kind
+
+
+def test_a_team_member_writing_appeal_is_still_a_team_reply() -> None:
+    message = make_mail(body="I would like to appeal to everyone to be patient.")
+    thread = link(PartyRole.TEAM, status=TicketStatus.RESOLVED)
+    assert verdict_of(message, thread).kind == Kind.TEAM_REPLY

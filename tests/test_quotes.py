@@ -203,6 +203,11 @@ def test_a_report_quoting_someone_without_a_time_or_address_is_kept() -> None:
     assert new_text(body) == body
 
 
+def test_a_report_with_subject_and_date_lines_is_kept() -> None:
+    body = "I want to report this.\nSubject: harassment\nDate: 5 May 2026\n\nHe shouted at me."
+    assert new_text(body) == body
+
+
 def test_indentation_and_line_endings() -> None:
     body = "Steps:\r\n\r\n    1. open the forum\r\n    2. read the thread\r\n"
     assert new_text(body) == "Steps:\n\n    1. open the forum\n    2. read the thread"

@@ -1,0 +1,36 @@
+"""Conflicts of interest: which team members a message names, and so must never see its case.
+
+A member is named by their address, their name, or any configured alias or handle, in any case,
+as whole words, in the subject, the text or an attachment's file name. Matching errs on the safe
+side: a report that merely greets a member by name keeps it from that member too, and the leads
+can still reassign by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from intake.config import Settings, TeamMember
+from intake.parse import ParsedMessage
+from intake.phrases import PhraseMatch, find, places
+
+WHERE = ("subject", "body", "attachment_names")
+
+
+@dataclass(frozen=True)
+class Conflict:
+    member: TeamMember
+    evidence: PhraseMatch
+
+    def __str__(self) -> str:
+        return f"{self.member.email} is named: {self.evidence}"
+
+
+def named_members(settings: Settings, message: ParsedMessage) -> list[Conflict]:
+    texts = places(message)
+    conflicts = []
+    for member in settings.team:
+        match = find({"": member.names()}, WHERE, texts)
+        if match is not None:
+            conflicts.append(Conflict(member=member, evidence=match))
+    return conflicts

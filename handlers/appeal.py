@@ -11,6 +11,8 @@ that asks for the reference. Nothing of the original case is ever shown to the a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from handlers.base import HandlerContext, HandlerResult
 from handlers.report import open_case_record, send_assignment, why_not_acknowledge
 from intake.cases import excluded_emails, mail_party, note
@@ -18,6 +20,7 @@ from intake.config import parse_duration
 from intake.conflicts import named_members
 from intake.models import (
     EventKind,
+    OutboundMessage,
     Outcome,
     Party,
     PartyRole,
@@ -101,6 +104,13 @@ async def _reviewer(context: HandlerContext, original: Ticket) -> TeamMember | N
     return None
 
 
+async def _answered_today(context: HandlerContext, party: Party) -> bool:
+    """One refusal a day per party: an autoresponder echoing "appeal" cannot start a loop."""
+    return await OutboundMessage.filter(
+        party=party, kind="appeal_refused", created_at__gte=context.now - timedelta(days=1)
+    ).exists()
+
+
 async def _record_attempt(context: HandlerContext, original: Ticket, why: str) -> None:
     await TicketEvent.create(
         ticket=original,
@@ -124,7 +134,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
         if refused is not None:
             await _record_attempt(context, original, refused)
             party = await Party.filter(ticket=original, email=_sender(context)).first()
-            if answer and party is not None:
+            if answer and party is not None and not await _answered_today(context, party):
                 await mail_party(
                     settings,
                     original,

@@ -37,6 +37,7 @@ from intake.outbox.compose import is_our_message_id, valid_address
 from intake.parse import Address
 from intake.phrases import find, places
 from intake.sanitize import db_text, header_text, human_duration, sanitize_html
+from intake.threading import Via
 from intake.tickets import next_reference
 from intake.tokens import tokens_in
 
@@ -94,6 +95,13 @@ def _answers_our_mail(context: HandlerContext) -> bool:
     )
 
 
+def _proven_party(context: HandlerContext) -> bool:
+    """The sender replied through their own signed reply address: a person we wrote to, not a
+    stranger's autoresponder (answers to them are still capped per day)."""
+    thread = context.thread
+    return thread is not None and thread.via == Via.TOKEN and thread.party is not None
+
+
 async def why_not_acknowledge(context: HandlerContext, answer_to: Address | None) -> str | None:
     """The reason this report gets no acknowledgement, or None when it should get one.
 
@@ -108,7 +116,7 @@ async def why_not_acknowledge(context: HandlerContext, answer_to: Address | None
     own = answer_to.email == settings.organisation.address or tokens_in(settings, answer_to.email)
     if own or settings.member(answer_to.email):
         return f"{answer_to.email} is our own or a team address"
-    if _answers_our_mail(context):
+    if _answers_our_mail(context) and not _proven_party(context):
         return "it replies to our own automatic mail (loop guard)"
     if FORWARDED_BOUNCE.match(context.message.subject):
         return "it forwards a delivery failure notice"

@@ -340,6 +340,39 @@ def outbox(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     )
 
 
+@cli.command()
+@click.option(
+    "--from",
+    "first_day",
+    metavar="DATE",
+    default=None,
+    help="Cases created on or after this day (YYYY-MM-DD, UTC); default: the first case.",
+)
+@click.option(
+    "--to",
+    "last_day",
+    metavar="DATE",
+    default=None,
+    help="Cases created up to the end of this day (YYYY-MM-DD, UTC); default: the last case.",
+)
+@_JSON
+@click.pass_context
+def stats(ctx: click.Context, first_day: str | None, last_day: str | None, as_json: bool) -> None:
+    """Anonymous counts and median response times, for a transparency report."""
+    from intake.stats import case_stats, text_report, window
+
+    start, end = window(first_day, last_day)
+    report = _with_database(ctx, lambda settings: case_stats(settings, start, end))
+    if as_json:
+        _print_json(report)
+        return
+    text = text_report(report)
+    console.print(text.heading, markup=False)
+    for title, columns, rows in text.tables:
+        _table(title, columns, rows)
+    console.print(text.note, markup=False, highlight=False)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

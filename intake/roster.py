@@ -65,6 +65,12 @@ def shift_at(settings: Settings, instant: datetime) -> Shift:
             order.append(present)
     if not order:  # everyone away: the rotation as written, so somebody is always named
         order = [rota[index % len(rota)]]
+    if len(order) == 1:  # a rota of one: the backup is the first lead present besides them
+        order += [
+            lead.email
+            for lead in settings.leads
+            if lead.email != order[0] and _present(roster, lead.email, instant, zone) == lead.email
+        ][:1]
     on_duty = settings.member(order[0])
     backup = settings.member(order[1] if len(order) > 1 else order[0])
     assert on_duty is not None and backup is not None  # settings validation guarantees it

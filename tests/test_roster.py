@@ -7,8 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+from pydantic import ValidationError
+
+from intake.config import Away, Settings, Swap
 from intake.roster import shift_at, upcoming_shifts
-from tests.support import base_settings, settings_from
+from tests.support import base_settings, settings_from, write_settings
+from tests.test_cli import intake
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -68,3 +73,65 @@ def test_upcoming_shifts_are_consecutive(tmp_path: Path) -> None:
     assert len(shifts) == 4
     for earlier, later in itertools.pairwise(shifts):
         assert earlier.ends == later.starts
+
+
+def _with_overrides(settings: Settings, **overrides: object) -> Settings:
+    return settings.model_copy(update={"roster": settings.roster.model_copy(update=overrides)})
+
+
+WEEK_OF_JAN_5 = datetime(2026, 1, 7, 12, tzinfo=BERLIN)  # alice on duty, bob the backup
+
+
+def test_a_member_away_is_skipped_and_the_next_on_the_rota_is_on_duty(tmp_path: Path) -> None:
+    away = Away(
+        member="alice@example.org",
+        start=datetime(2026, 1, 6, 0, 0),
+        end=datetime(2026, 1, 8, 0, 0),
+    )
+    settings = _with_overrides(_settings(tmp_path), away=(away,))
+    during = shift_at(settings, WEEK_OF_JAN_5)
+    assert (during.member.email, during.backup.email) == ("bob@example.org", "carol@example.org")
+    after = shift_at(settings, datetime(2026, 1, 9, 12, tzinfo=BERLIN))
+    assert (after.member.email, after.backup.email) == ("alice@example.org", "bob@example.org")
+
+
+def test_a_swap_gives_one_members_duty_to_another(tmp_path: Path) -> None:
+    swap = Swap(
+        member="carol@example.org",
+        covers="alice@example.org",
+        start=datetime(2026, 1, 5, 9, 0),
+        end=datetime(2026, 1, 12, 9, 0),
+    )
+    settings = _with_overrides(_settings(tmp_path), swaps=(swap,))
+    shift = shift_at(settings, WEEK_OF_JAN_5)
+    assert (shift.member.email, shift.backup.email) == ("carol@example.org", "bob@example.org")
+
+
+def test_a_rota_of_one_has_the_first_other_lead_as_backup(tmp_path: Path) -> None:
+    data = base_settings(tmp_path)
+    data["team"][1]["roles"] = ["lead"]
+    data["roster"]["rotation"] = ["alice@example.org"]
+    shift = shift_at(settings_from(tmp_path, data), WEEK_OF_JAN_5)
+    assert (shift.member.email, shift.backup.email) == ("alice@example.org", "bob@example.org")
+
+
+def test_overrides_naming_someone_off_the_team_are_refused(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    raw = settings.model_dump()
+    raw["roster"]["away"] = [
+        {"member": "zed@example.org", "start": "2026-01-06T00:00", "end": "2026-01-07T00:00"}
+    ]
+    with pytest.raises(ValidationError, match=r"zed@example\.org is not a"):
+        Settings.model_validate(raw)
+
+
+def test_roster_at_a_time_shows_the_overrides(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, base_settings(tmp_path))
+    text = path.read_text() + (
+        '\n[[roster.away]]\nmember = "alice@example.org"\n'
+        'start = "2026-01-06T00:00:00"\nend = "2026-01-08T00:00:00"\n'
+    )
+    path.write_text(text)
+    shown = intake("roster", "--at", "2026-01-07T12:00", config=path).stdout
+    first_row = next(line for line in shown.splitlines() if "2026-01-05" in line)
+    assert "Bob Member" in first_row.split("│")[3] and "Alice" not in first_row

@@ -253,13 +253,24 @@ CONTACT_ROLES = (PartyRole.REPORTED, PartyRole.WITNESS, PartyRole.OTHER)
 KINDS = ("report", "retaliation", "appeal", "general")
 
 
+_CONTACT = re.compile(r"^(?P<name>.*?)\s*<?(?P<address>[^\s<>]+@[^\s<>]+?)>?(?:\s+(?P<role>\w+))?$")
+
+
+def _contact_args(args: str) -> tuple[str, str, str]:
+    """`Name <address> role`, `address role` or `address`: (name, address, role)."""
+    match = _CONTACT.match(args.strip())
+    if match is None:
+        return "", "", ""
+    name = match.group("name").strip().strip('"')
+    return name, match.group("address").lower(), (match.group("role") or "").lower()
+
+
 async def _contact(context: CommandContext, command: Command) -> CommandResult:
     settings, ticket = context.settings, context.ticket
-    address, _, role_text = command.args.partition(" ")
-    address = address.strip("<>").lower()
+    name, address, role_text = _contact_args(command.args)
     roles = ", ".join(CONTACT_ROLES)
     try:
-        role = PartyRole(role_text.strip().lower() or "other")
+        role = PartyRole(role_text or "other")
     except ValueError:
         role = PartyRole.TEAM  # not allowed below
     if role not in CONTACT_ROLES:
@@ -272,7 +283,7 @@ async def _contact(context: CommandContext, command: Command) -> CommandResult:
         return CommandResult(
             False, "#contact needs a message: write it on the lines after the command."
         )
-    party = await add_party(ticket, role, address)
+    party = await add_party(ticket, role, address, name)
     await mail_party(
         settings,
         ticket,

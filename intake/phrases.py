@@ -31,7 +31,7 @@ def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     if not cleaned:
         return None
     alternatives = "|".join(r"\s+".join(map(re.escape, p.split())) for p in cleaned)
-    return re.compile(rf"(?<![\w@.+-])(?:{alternatives})(?![\w@-])", re.IGNORECASE)
+    return re.compile(rf"(?<![\w@.+-])(?:{alternatives})(?![\w@-]|\.\w)", re.IGNORECASE)
 
 
 def places(message: ParsedMessage) -> dict[str, str]:

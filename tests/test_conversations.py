@@ -447,3 +447,24 @@ async def test_copies_reach_the_leads_when_configured_but_never_an_excluded_memb
         recipients = {str(m["To"]) for m in sent}
         assert all("carol@example.org" not in recipient for recipient in recipients)
         assert any(ticket.assignee.email in recipient for recipient in recipients)
+
+
+async def test_another_partys_replies_reach_the_team_never_the_reporter(mailroom: Mailroom) -> None:
+    ticket, _, notice = await open_case(mailroom)
+    assert ticket.assignee is not None
+    sent = await mailroom.send(
+        reply(
+            notice, ticket.assignee.email, "#contact Max <max@example.com> witness\nDid you see it?"
+        )
+    )
+    assert (await mailroom.last_outcome()).outcome == "command"
+    to_witness = to_only(sent, "max@example.com")
+    assert "Did you see it?" in to_witness.get_content()
+    assert ticket.assignee.email.encode() not in to_witness.as_bytes()
+    assert b"sam@example.net" not in to_witness.as_bytes()
+
+    sent = await mailroom.send(reply(to_witness, "max@example.com", "Yes, I saw it happen."))
+    assert (await mailroom.last_outcome()).outcome == "appended"
+    assert [str(m["To"]) for m in sent] == [f"{ticket.assignee.name} <{ticket.assignee.email}>"]
+    assert "Yes, I saw it happen." in sent[0].get_content()
+    assert sent[0]["Subject"] == f"[{ticket.ref}] The witness (max@example.com) wrote"

@@ -24,7 +24,7 @@ from intake.models import (
 )
 from intake.outbox.compose import Recipient, queue_email
 from intake.parse import ParsedMessage
-from intake.roster import shift_at
+from intake.roster import duty_order
 from intake.sanitize import db_text, display_filename, header_text, human_size
 from intake.tokens import ReplyToken, reply_address, signing_key
 
@@ -75,15 +75,11 @@ async def exclude_member(ticket: Ticket, member: TeamMember, reason: str) -> Par
 
 
 async def eligible_assignee(settings: Settings, ticket: Ticket, now: datetime) -> TeamMember | None:
-    """Who should hold the case: the member on duty, else the backup, else the next on the rota,
-    else any lead, skipping everyone the case excludes; None when nobody on the team may."""
+    """Who should hold the case: the first in the duty order (the member on duty, the backup, the
+    rest of the rota, then the leads; absent members skipped) whom the case does not exclude;
+    None when nobody on the team may."""
     excluded = await excluded_emails(ticket)
-    shift = shift_at(settings, now)
-    rota = list(settings.roster.rotation)
-    start = rota.index(shift.member.email)
-    leads = [member.email for member in settings.leads]
-    order = [shift.member.email, shift.backup.email, *rota[start:], *rota[:start], *leads]
-    for email in order:
+    for email in duty_order(settings, now):
         if email not in excluded:
             member = await TeamMember.get_or_none(email=email, active=True)
             if member is not None:

@@ -51,30 +51,42 @@ def _roster_start(roster: Roster, zone: ZoneInfo) -> datetime:
     return _local_naive(start, zone) if start.tzinfo else start
 
 
+def _period_index(roster: Roster, instant: datetime, zone: ZoneInfo) -> int:
+    return (_local_naive(instant, zone) - _roster_start(roster, zone)) // parse_duration(
+        roster.period
+    )
+
+
+def duty_order(settings: Settings, instant: datetime) -> list[str]:
+    """Everyone who may take a case at `instant`, in order: the rota from the member on duty
+    (swaps applied, absent members skipped), then the leads not on it who are present."""
+    roster = settings.roster
+    zone = ZoneInfo(roster.timezone)
+    index = _period_index(roster, instant, zone)
+    rota = roster.rotation
+    order: list[str] = []
+    for email in (
+        *(rota[(index + step) % len(rota)] for step in range(len(rota))),
+        *(lead.email for lead in settings.leads),
+    ):
+        present = _present(roster, email, instant, zone)
+        if present is not None and present not in order:
+            order.append(present)
+    return order
+
+
 def shift_at(settings: Settings, instant: datetime) -> Shift:
+    """The member on duty and the backup. For a rota of one, the backup is the first other
+    lead; when everyone is away, the rota as written, so that somebody is always named."""
     roster = settings.roster
     zone = ZoneInfo(roster.timezone)
     period = parse_duration(roster.period)
-    start = _roster_start(roster, zone)
-    index = (_local_naive(instant, zone) - start) // period
-    rota = roster.rotation
-    order: list[str] = []
-    for step in range(len(rota)):
-        present = _present(roster, rota[(index + step) % len(rota)], instant, zone)
-        if present is not None and present not in order:
-            order.append(present)
-    if not order:  # everyone away: the rotation as written, so somebody is always named
-        order = [rota[index % len(rota)]]
-    if len(order) == 1:  # a rota of one: the backup is the first lead present besides them
-        order += [
-            lead.email
-            for lead in settings.leads
-            if lead.email != order[0] and _present(roster, lead.email, instant, zone) == lead.email
-        ][:1]
+    index = _period_index(roster, instant, zone)
+    order = duty_order(settings, instant) or [roster.rotation[index % len(roster.rotation)]]
     on_duty = settings.member(order[0])
     backup = settings.member(order[1] if len(order) > 1 else order[0])
     assert on_duty is not None and backup is not None  # settings validation guarantees it
-    starts = start + index * period
+    starts = _roster_start(roster, zone) + index * period
     return Shift(
         member=on_duty,
         backup=backup,

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from intake.config import Away, Settings, Swap
-from intake.roster import shift_at, upcoming_shifts
+from intake.roster import duty_order, shift_at, upcoming_shifts
 from tests.support import base_settings, settings_from, write_settings
 from tests.test_cli import intake
 
@@ -135,3 +135,20 @@ def test_roster_at_a_time_shows_the_overrides(tmp_path: Path) -> None:
     shown = intake("roster", "--at", "2026-01-07T12:00", config=path).stdout
     first_row = next(line for line in shown.splitlines() if "2026-01-05" in line)
     assert "Bob Member" in first_row.split("│")[3] and "Alice" not in first_row
+
+
+def test_someone_off_the_rota_can_cover_and_absent_members_take_no_cases(tmp_path: Path) -> None:
+    data = base_settings(tmp_path)
+    data["team"].append({"name": "Carol Member", "email": "carol@example.org", "roles": ["member"]})
+    settings = settings_from(tmp_path, data)
+    swap = Swap(
+        member="carol@example.org",
+        covers="alice@example.org",
+        start=datetime(2026, 1, 5, 9, 0),
+        end=datetime(2026, 1, 12, 9, 0),
+    )
+    away = Away(member="bob@example.org", start=datetime(2026, 1, 1), end=datetime(2026, 2, 1))
+    settings = _with_overrides(settings, swaps=(swap,), away=(away,))
+    assert duty_order(settings, WEEK_OF_JAN_5) == ["carol@example.org"]
+    shift = shift_at(settings, WEEK_OF_JAN_5)
+    assert shift.member.email == "carol@example.org"

@@ -8,7 +8,14 @@ this far still cannot start a loop. A follow-up to a resolved case reopens it (c
 from __future__ import annotations
 
 from handlers.base import HandlerContext, HandlerResult
-from intake.cases import eligible_assignee, mail_party, mail_team, store_attachments, team_party
+from intake.cases import (
+    eligible_assignee,
+    mail_party,
+    mail_team,
+    outside_contact,
+    store_attachments,
+    team_party,
+)
 from intake.commands import parse_command
 from intake.models import EventKind, Outcome, Party, Ticket, TicketEvent, TicketStatus
 from intake.quotes import new_text
@@ -95,6 +102,23 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
     )
     if not copied and ticket.assignee_id is None:  # type: ignore[attr-defined]
         copied = await _bring_in_member_on_duty(context, ticket, text or NOTHING_NEW)
+    outside = await outside_contact(context.settings, ticket)
+    if not copied and outside is not None and outside.id != party.id:
+        await mail_party(
+            context.settings,
+            ticket,
+            outside,
+            "case_update",
+            {
+                "member_name": outside.name,
+                "headline": f"{who} wrote",
+                "event": f"{who} wrote on the case referred to you.",
+                "text": (text or NOTHING_NEW) + listed,
+            },
+            internal=True,
+            auto_submitted="auto-generated",
+        )
+        copied = [outside.email]
     reason = f"{context.verdict.reason}; appended to {ticket.ref}"
     if status_change:
         reason += f"; {status_change}"

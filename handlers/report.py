@@ -18,6 +18,7 @@ from intake.cases import (
     mail_party,
     mail_team,
     note,
+    refer_outside,
     store_attachments,
     team_party,
 )
@@ -204,40 +205,6 @@ async def _exclude_named(context: HandlerContext, ticket: Ticket) -> list[str]:
     return excluded
 
 
-async def _refer_outside(context: HandlerContext, ticket: Ticket, attachments: list[Any]) -> str:
-    """Nobody on the team may hold the case: it goes to the outside contact instead."""
-    settings, message = context.settings, context.message
-    contact = settings.organisation.outside_contact
-    if contact is None:
-        await note(
-            settings,
-            ticket,
-            "Every team member is excluded from this case and no organisation.outside_contact is"
-            " set: nobody has been sent it. Set an outside contact, or reassign by hand.",
-        )
-        return "; every member is excluded and no outside contact is set: sent to nobody"
-    party = await add_party(
-        ticket, PartyRole.OTHER, contact, settings.organisation.outside_contact_name or ""
-    )
-    await _send(
-        context,
-        ticket,
-        party,
-        "referral",
-        {
-            "reason": "every member of the team is named in it, or otherwise excluded",
-            "reporter": str(message.from_) if message.from_ else "(no sender address)",
-            "subject": message.subject,
-            "received": context.now.strftime("%Y-%m-%d %H:%M UTC"),
-            "text": message.text,
-            "attachments": attachments,
-        },
-        internal=True,
-        auto_submitted="auto-generated",
-    )
-    return f"; every member is excluded: referred to {contact}"
-
-
 def _readers(settings: Settings, assignee: TeamMember | None, alerted: list[str]) -> list[str]:
     """Who the acknowledgement says will read the report: only people who will."""
     if assignee is None:
@@ -291,7 +258,18 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         reason += await _record_pointer(context, ticket, pointed_at)
     alerted: list[str] = []
     if assignee is None:
-        reason += await _refer_outside(context, ticket, attachments)
+        reason += "; " + await refer_outside(
+            settings,
+            ticket,
+            "every member of the team is named in it",
+            {
+                "reporter": str(message.from_) if message.from_ else "(no sender address)",
+                "subject": message.subject,
+                "received": context.now.strftime("%Y-%m-%d %H:%M UTC"),
+                "text": message.text,
+                "attachments": attachments,
+            },
+        )
     elif not context.inbound.quiet:  # a backfill of old mail must not flood the team
         alerted = await _tell_team(
             context, ticket, assignee, urgent is not None, attachments, not_acknowledged

@@ -205,6 +205,43 @@ async def mail_team(
     return mailed
 
 
+async def outside_contact(settings: Settings, ticket: Ticket) -> Party | None:
+    """The case's outside contact, once it has been referred to them."""
+    contact = settings.organisation.outside_contact
+    if contact is None:
+        return None
+    return await Party.get_or_none(ticket=ticket, role=PartyRole.OTHER, email=contact)
+
+
+async def refer_outside(
+    settings: Settings, ticket: Ticket, reason: str, report: dict[str, Any]
+) -> str:
+    """Nobody on the team may hold the case: it goes, with the report, to the outside contact.
+    Returns what happened, for the log."""
+    contact = settings.organisation.outside_contact
+    if contact is None:
+        await note(
+            settings,
+            ticket,
+            f"Nobody on the team may hold this case ({reason}) and no"
+            " organisation.outside_contact is set: nobody has been sent it.",
+        )
+        return "nobody may hold it and no outside contact is set: sent to nobody"
+    party = await add_party(
+        ticket, PartyRole.OTHER, contact, settings.organisation.outside_contact_name or ""
+    )
+    await mail_party(
+        settings,
+        ticket,
+        party,
+        "referral",
+        {"reason": reason, **report},
+        internal=True,
+        auto_submitted="auto-generated",
+    )
+    return f"nobody on the team may hold it ({reason}): referred to {contact}"
+
+
 def _over_limit(settings: Settings, index: int, size: int) -> str | None:
     limits = settings.limits
     if index >= limits.max_attachments:

@@ -17,7 +17,8 @@ from rich.table import Table
 
 from intake import views
 from intake.config import OUTSIDE_CONTACT_MISSING, Settings, load_settings, require_secrets
-from intake.cycle import poll_once, running
+from intake.cycle import CycleStats, poll_once, running
+from intake.deadlines import run_deadlines
 from intake.errors import IntakeError, SettingsError
 from intake.fetch import Backfill
 from intake.logs import configure_logging
@@ -97,12 +98,18 @@ def run(ctx: click.Context) -> None:
 @click.option("--once", is_flag=True, default=True, help="One cycle, then exit (the default).")
 @click.pass_context
 def poll(ctx: click.Context, once: bool) -> None:
-    """Run one fetch, process and deliver cycle and exit (for cron and tests)."""
-    stats = _with_database(ctx, poll_once, connects=True)
+    """Run the deadlines, then one fetch, process and deliver cycle, and exit (for cron)."""
+
+    async def deadlines_then_cycle(settings: Settings) -> tuple[list[str], CycleStats]:
+        reminders = await run_deadlines(settings, datetime.now(UTC))
+        return reminders, await poll_once(settings)
+
+    reminders, stats = _with_database(ctx, deadlines_then_cycle, connects=True)
     click.echo(
         f"fetched {stats.fetch.stored} new, processed {stats.process.processed}"
         f" ({stats.process.failed} failed), sent {stats.deliver.sent}"
-        f" ({stats.deliver.deferred} deferred, {stats.deliver.failed} failed)"
+        f" ({stats.deliver.deferred} deferred, {stats.deliver.failed} failed);"
+        f" {len(reminders)} deadline reminders"
     )
 
 

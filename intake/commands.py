@@ -18,6 +18,7 @@ from intake.cases import (
     mail_party,
     mail_team,
     note,
+    refer_outside,
     reporter_party,
     team_party,
 )
@@ -128,17 +129,22 @@ async def _find_member(who: str) -> list[TeamMember]:
     return [m for m in members if m.email.split("@", 1)[0] == wanted]
 
 
+async def _report_text(ticket: Ticket) -> str:
+    """The text of the message the case began with."""
+    first = await TicketEvent.filter(ticket=ticket, kind=EventKind.INBOUND).order_by("id").first()
+    return first.body if first else ""
+
+
 async def _hand_over(context: CommandContext, member: TeamMember, why: str) -> None:
     ticket = context.ticket
     ticket.assignee = member
     await ticket.save(update_fields=["assignee_id", "updated_at"])
-    first = await TicketEvent.filter(ticket=ticket, kind=EventKind.INBOUND).order_by("id").first()
     await mail_party(
         context.settings,
         ticket,
         await team_party(ticket, member),
         "handover",
-        {"member_name": member.name, "why": why, "text": first.body if first else ""},
+        {"member_name": member.name, "why": why, "text": await _report_text(ticket)},
         internal=True,
         auto_submitted="auto-generated",
     )
@@ -241,10 +247,19 @@ async def _recuse(context: CommandContext, _: Command) -> CommandResult:
     if successor is None:
         ticket.assignee = None
         await ticket.save(update_fields=["assignee_id", "updated_at"])
-        await note(context.settings, ticket, "Nobody on the team is left to hold this case.")
-        return CommandResult(
-            True, "You are recused. Nobody else on the team may hold the case: it is unassigned."
+        referred = await refer_outside(
+            context.settings,
+            ticket,
+            "every member of the team is excluded from it",
+            {
+                "reporter": ticket.reporter_email or "(no sender address)",
+                "subject": ticket.subject,
+                "received": ticket.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "text": await _report_text(ticket),
+                "attachments": [],
+            },
         )
+        return CommandResult(True, f"You are recused. The case: {referred}.")
     await _hand_over(context, successor, f"{member.name} stepped away from it")
     return CommandResult(True, f"You are recused; the case is now with {successor.name}.")
 

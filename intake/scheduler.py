@@ -1,4 +1,4 @@
-"""The daemon: APScheduler 3.x jobs for fetch, process and deliver.
+"""The daemon: APScheduler 3.x jobs for fetch, process, deliver and deadlines.
 
 Runs of one job never overlap (max_instances=1, coalesce). A failing job logs one line and is
 tried again at its next interval. On SIGTERM or SIGINT the jobs stop between messages: the
@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from intake.alerts import queue_alert
 from intake.config import OUTSIDE_CONTACT_MISSING, Settings, parse_duration
 from intake.cycle import running
+from intake.deadlines import run_deadlines
 from intake.errors import IntakeError, LoginFailed
 from intake.fetch import fetch_once
 from intake.outbox.deliver import deliver_once
@@ -116,24 +117,36 @@ class Daemon:
         await deliver_once(self.settings, self.stop)
         return False
 
+    async def _deadlines(self) -> bool:
+        sent = await run_deadlines(self.settings, datetime.now(UTC))
+        for line in sent:
+            log.info("%s", line)
+        return bool(sent)
+
+    def add_jobs(self) -> None:
+        """Register the jobs, each due at once; they run when the scheduler starts."""
+        schedule = self.settings.schedule
+        jobs: dict[str, tuple[str, Callable[[], Awaitable[bool]], str | None]] = {
+            "fetch": (schedule.fetch_every, self._fetch, "process"),
+            "process": (schedule.process_every, self._process, "deliver"),
+            "deliver": (schedule.deliver_every, self._deliver, None),
+            "deadlines": (schedule.deadlines_every, self._deadlines, "deliver"),
+        }
+        for name, (every, work, wakes) in jobs.items():
+            self.scheduler.add_job(
+                self._job(name, work, wakes),
+                "interval",
+                seconds=parse_duration(every).total_seconds(),
+                id=name,
+                name=name,
+                next_run_time=datetime.now(UTC),
+            )
+
     async def serve(self) -> None:
         settings = self.settings
         scheduler = self.scheduler
         async with running(settings):
-            jobs: dict[str, tuple[str, Callable[[], Awaitable[bool]], str | None]] = {
-                "fetch": (settings.schedule.fetch_every, self._fetch, "process"),
-                "process": (settings.schedule.process_every, self._process, "deliver"),
-                "deliver": (settings.schedule.deliver_every, self._deliver, None),
-            }
-            for name, (every, work, wakes) in jobs.items():
-                scheduler.add_job(
-                    self._job(name, work, wakes),
-                    "interval",
-                    seconds=parse_duration(every).total_seconds(),
-                    id=name,
-                    name=name,
-                    next_run_time=datetime.now(UTC),
-                )
+            self.add_jobs()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._on_signal, signum)

@@ -254,6 +254,11 @@ async def test_flowfuse_a_report_about_every_leader_goes_to_the_board(flowfuse: 
     assert "ignored my complaint" in referral.get_content()
     assert "the FlowFuse board of directors" in to_only(sent, "sam@example.net").get_content()
 
+    ack = to_only(sent, "sam@example.net")
+    sent = await flowfuse.send(reply(ack, SAM, "One more thing: it happened twice."))
+    assert recipients(sent) == {"board@flowfuse.example"}
+    assert "it happened twice" in sent[0].get_content()
+
 
 async def test_flowfuse_retaliation_after_a_report_is_its_own_kind(flowfuse: Mailroom) -> None:
     first, _ = await report(flowfuse, "My manager shouted at me.")

@@ -227,10 +227,13 @@ def ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
         f"  assignee: {case['assignee'] or '-'}"
     )
     console.print(f"reporter: {case['reporter']}   opened: {case['created_at']}", markup=False)
+    urgent = "URGENT. " if case["urgent"] else ""
+    console.print(f"{urgent}kind: {case['kind']} ({case['kind_reason']})", markup=False)
     if case["resolution"]:
         console.print(
             f"resolution: {case['resolution']} by {case['resolved_by']} at {case['resolved_at']}:"
-            f" {case['resolution_reason'] or '(no reason given)'}",
+            f" {case['resolution_reason'] or '(no reason given)'}"
+            + (f"; ends {case['resolution_ends_at']}" if case["resolution_ends_at"] else ""),
             markup=False,
         )
     if case["refers_to"]:

@@ -415,6 +415,7 @@ async def test_the_ticket_command_shows_who_wrote_what_and_who_saw_it(mailroom: 
     assert mailroom.settings.source_file is not None
     shown = intake("ticket", ticket.ref, config=mailroom.settings.source_file).stdout
     assert "party: reporter sam@example.net" in shown
+    assert "kind: report (new mail from a person)" in shown
     assert f"inbound  {ticket.assignee.email}  (relayed to the reporter)" in shown
     assert "-> sam@example.net [sent]" in shown
     assert f"note  {ticket.assignee.email}  (team only)" in shown

@@ -65,7 +65,7 @@ ENGLISH = Language(
         "This is not the first time; it happened at the spring meetup as well.",
         "I do not want this person to know that I am the one who reported it.",
         "Please let me know what information you need from me.",
-        "I felt unsafe going back to the venue the next day.",
+        "I felt uneasy going back to the venue the next day.",
         "The comments were made in the public channel, with around forty people reading.",
     ),
     extras={"utf-8": "It made me feel “unwelcome” — honestly, I almost left the project 😞."},

@@ -113,7 +113,7 @@ CASES: dict[str, Case] = {
         make_mail(), Kind.EXCLUDED, "excluded from the case", link(PartyRole.TEAM, excluded=True)
     ),
     "team_reply": Case(make_mail(), Kind.TEAM_REPLY, "from team member", link(PartyRole.TEAM)),
-    "appeal": Case(make_mail(subject="Appeal of my ban"), Kind.APPEAL, "subject contains 'Appeal'"),
+    "appeal": Case(make_mail(subject="Appeal of my ban"), Kind.APPEAL, "subject contains 'appeal'"),
     "followup": Case(make_mail(), Kind.FOLLOWUP, "the case's reporter", link(PartyRole.REPORTER)),
     "kind_phrases": Case(
         make_mail(body="Since COC-2026-0001 he attacks me because I reported him."),

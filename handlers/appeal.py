@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.base import HandlerContext, HandlerResult
-from handlers.report import open_case_record, send_assignment, why_not_acknowledge
-from intake.cases import excluded_emails, mail_party, note
+from handlers.report import open_case_record, send_assignment, why_not_answer
+from intake.cases import exclude_member, excluded_emails, mail_party, note
 from intake.config import parse_duration
 from intake.conflicts import named_members
 from intake.models import (
@@ -53,6 +53,9 @@ async def find_original(context: HandlerContext) -> tuple[Ticket | None, str]:
     sender = _sender(context)
     prefix = context.settings.organisation.ticket_prefix
     message = context.message
+    if message.sender is None or message.sender.email.lower() != sender:
+        # Without a token, From proves nothing: answers could go to whoever set Reply-To.
+        return None, ""
     ref = case_reference(prefix, message.subject) or case_reference(prefix, message.text)
     if ref is not None:
         ticket = await Ticket.get_or_none(ref=ref)
@@ -104,6 +107,22 @@ async def _reviewer(context: HandlerContext, original: Ticket) -> TeamMember | N
     return None
 
 
+async def _carry_over_exclusions(original: Ticket, appeal: Ticket) -> None:
+    """Whoever the original case excludes, and whoever decided it, stays out of its appeal."""
+    barred = set(await excluded_emails(original))
+    if original.resolved_by:
+        barred.add(original.resolved_by)
+    for email in barred:
+        member = await TeamMember.get_or_none(email=email)
+        if member is not None:
+            reason = (
+                "decided the case appealed"
+                if email == original.resolved_by
+                else (f"excluded from {original.ref}")
+            )
+            await exclude_member(appeal, member, reason)
+
+
 async def _answered_today(context: HandlerContext, party: Party) -> bool:
     """One refusal a day per party: an autoresponder echoing "appeal" cannot start a loop."""
     return await OutboundMessage.filter(
@@ -126,7 +145,7 @@ async def _record_attempt(context: HandlerContext, original: Ticket, why: str) -
 async def handle_appeal(context: HandlerContext) -> HandlerResult:
     settings, message = context.settings, context.message
     original, how = await find_original(context)
-    not_acknowledged = await why_not_acknowledge(context, message.sender)
+    not_acknowledged, _ = await why_not_answer(context)
     answer = not_acknowledged is None
 
     if original is not None:
@@ -154,11 +173,13 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
             reason = f"{context.verdict.reason}; about {original.ref} ({how}); refused: {refused}"
             return HandlerResult(Outcome.APPEAL_REFUSED, reason, original)
 
-    ticket, appellant, attachments = await open_case_record(
+    ticket, appellant, attachments, _ = await open_case_record(
         context, kind="appeal", acknowledged=answer, refers_to=original
     )
+    if original is not None:
+        await _carry_over_exclusions(original, ticket)
     reviewer = await _reviewer(context, original) if original else await _any_lead(context)
-    if reviewer is not None:
+    if reviewer is not None and not context.inbound.quiet:
         ticket.assignee = reviewer
         await ticket.save(update_fields=["assignee_id"])
         await send_assignment(

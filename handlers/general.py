@@ -7,7 +7,7 @@ wait in a general inbox. A reply from its sender, or `#kind report`, brings in t
 from __future__ import annotations
 
 from handlers.base import HandlerContext, HandlerResult
-from handlers.report import handle_report, open_case_record, why_not_acknowledge
+from handlers.report import handle_report, open_case_record, why_not_answer
 from intake.cases import add_party, mail_party
 from intake.models import Outcome, PartyRole
 from intake.phrases import find, places
@@ -19,10 +19,15 @@ async def handle_general(context: HandlerContext) -> HandlerResult:
     classification = settings.classification
     if find(classification.urgent_phrases, classification.urgent_where, places(message)):
         return await handle_report(context)
-    ticket, reporter, _ = await open_case_record(context, kind="general")
+    not_answered, _ = await why_not_answer(context)
+    ticket, reporter, _, excluded = await open_case_record(
+        context, kind="general", acknowledged=not_answered is None
+    )
     reason = context.verdict.reason
+    if excluded:
+        reason += "; excluded: " + "; ".join(excluded)
     contact = classification.general_contact
-    if contact is not None:
+    if contact is not None and not context.inbound.quiet:
         party = await add_party(ticket, PartyRole.OTHER, contact)
         await mail_party(
             settings,
@@ -36,8 +41,7 @@ async def handle_general(context: HandlerContext) -> HandlerResult:
         reason += f"; passed to {contact}"
     else:
         reason += "; recorded only (no general_contact)"
-    not_acknowledged = await why_not_acknowledge(context, message.sender)
-    if reporter is not None and not_acknowledged is None:
+    if reporter is not None and not_answered is None:
         await mail_party(
             settings,
             ticket,
@@ -49,6 +53,6 @@ async def handle_general(context: HandlerContext) -> HandlerResult:
             answering_message_id=message.message_id,
             references=message.references,
         )
-    elif not_acknowledged:
-        reason += f"; not answered: {not_acknowledged}"
+    elif not_answered:
+        reason += f"; not answered: {not_answered}"
     return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)

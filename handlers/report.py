@@ -114,8 +114,7 @@ async def why_not_acknowledge(context: HandlerContext, answer_to: Address | None
         return "imported by `intake backfill --no-replies`"
     if answer_to is None or not valid_address(answer_to.email):
         return "no usable sender address"
-    own = answer_to.email == settings.organisation.address or tokens_in(settings, answer_to.email)
-    if own or settings.member(answer_to.email):
+    if _our_or_team_address(settings, answer_to.email):
         return f"{answer_to.email} is our own or a team address"
     if _answers_our_mail(context) and not _proven_party(context):
         return "it replies to our own automatic mail (loop guard)"
@@ -140,6 +139,17 @@ async def _over_daily_cap(context: HandlerContext, answer_to: Address) -> str | 
     return None
 
 
+async def why_not_answer(context: HandlerContext) -> tuple[str | None, bool]:
+    """Why the sender of a new case gets no automatic answer (None: they get one), and whether
+    that is the daily cap."""
+    answer_to = context.message.sender
+    refusal = await why_not_acknowledge(context, answer_to)
+    if refusal is None and answer_to is not None:
+        refusal = await _over_daily_cap(context, answer_to)
+        return refusal, refusal is not None
+    return refusal, False
+
+
 async def _rate_notice_sent_today(context: HandlerContext, answer_to: Address) -> bool:
     return await OutboundMessage.filter(
         kind=RATE_NOTICE,
@@ -153,7 +163,14 @@ async def _reporter_party(context: HandlerContext, ticket: Ticket) -> Party | No
     answer_to = context.message.sender
     if answer_to is None or not valid_address(answer_to.email):
         return None
+    if _our_or_team_address(context.settings, answer_to.email):
+        return None  # never a reply address on a case for a team member in the reporter's place
     return await add_party(ticket, PartyRole.REPORTER, answer_to.email, answer_to.name)
+
+
+def _our_or_team_address(settings: Settings, address: str) -> bool:
+    own = address == settings.organisation.address or bool(tokens_in(settings, address))
+    return own or settings.member(address) is not None
 
 
 async def open_case_record(
@@ -164,9 +181,10 @@ async def open_case_record(
     urgent: bool = False,
     acknowledged: bool = False,
     refers_to: Ticket | None = None,
-) -> tuple[Ticket, Party | None, list[dict[str, Any]]]:
+) -> tuple[Ticket, Party | None, list[dict[str, Any]], list[str]]:
     """A new case from this message: the ticket, its sender as the reporter party, the message as
-    the first thread entry, and its attachments (as template rows)."""
+    the first thread entry, its attachments (as template rows), and the members it names, who
+    are excluded from it at once (why, one line each)."""
     settings, message = context.settings, context.message
     reporter = message.from_
     ticket = await Ticket.create(
@@ -191,7 +209,8 @@ async def open_case_record(
         party=party,
     )
     attachments = await store_attachments(settings, message, context.inbound, ticket, event)
-    return ticket, party, attachments
+    excluded = await _exclude_named(context, ticket)
+    return ticket, party, attachments, excluded
 
 
 async def _exclude_named(context: HandlerContext, ticket: Ticket) -> list[str]:
@@ -221,11 +240,7 @@ def _readers(settings: Settings, assignee: TeamMember | None, alerted: list[str]
 async def handle_report(context: HandlerContext) -> HandlerResult:
     settings, message = context.settings, context.message
     answer_to = message.sender
-    not_acknowledged = await why_not_acknowledge(context, answer_to)
-    capped = False
-    if not_acknowledged is None and answer_to is not None:
-        not_acknowledged = await _over_daily_cap(context, answer_to)
-        capped = not_acknowledged is not None
+    not_acknowledged, capped = await why_not_answer(context)
     pointed_at = context.thread.ticket if context.thread else None
     kind = context.verdict.kind if context.verdict.kind in CASE_KINDS else REPORT
     urgent = find(
@@ -233,7 +248,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         settings.classification.urgent_where,
         places(message),
     )
-    ticket, party, attachments = await open_case_record(
+    ticket, party, attachments, excluded = await open_case_record(
         context,
         kind=kind,
         kind_reason=context.verdict.reason,
@@ -241,7 +256,6 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         acknowledged=not_acknowledged is None,
         refers_to=pointed_at,
     )
-    excluded = await _exclude_named(context, ticket)
     assignee = await eligible_assignee(settings, ticket, context.now)
     if assignee is not None:
         ticket.assignee = assignee
@@ -257,20 +271,9 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     if pointed_at is not None:
         reason += await _record_pointer(context, ticket, pointed_at)
     alerted: list[str] = []
-    if assignee is None:
-        reason += "; " + await refer_outside(
-            settings,
-            ticket,
-            "every member of the team is named in it",
-            {
-                "reporter": str(message.from_) if message.from_ else "(no sender address)",
-                "subject": message.subject,
-                "received": context.now.strftime("%Y-%m-%d %H:%M UTC"),
-                "text": message.text,
-                "attachments": attachments,
-            },
-        )
-    elif not context.inbound.quiet:  # a backfill of old mail must not flood the team
+    if assignee is None and not context.inbound.quiet:  # a backfill must not flood anyone
+        reason += "; " + await _refer(context, ticket, attachments, excluded)
+    elif assignee is not None and not context.inbound.quiet:
         alerted = await _tell_team(
             context, ticket, assignee, urgent is not None, attachments, not_acknowledged
         )
@@ -284,7 +287,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             "acknowledgement",
             {
                 "urgent": urgent is not None,
-                "readers": _readers(settings, assignee, alerted if urgent else []),
+                "readers": _readers(settings, assignee, alerted),
                 "next_contact": human_duration(
                     settings.deadlines.first_response_for(urgent is not None)
                 ),
@@ -334,6 +337,26 @@ async def send_assignment(
         },
         internal=True,
         auto_submitted="auto-generated",
+    )
+
+
+async def _refer(
+    context: HandlerContext, ticket: Ticket, attachments: list[Any], excluded: list[str]
+) -> str:
+    message = context.message
+    return await refer_outside(
+        context.settings,
+        ticket,
+        "every member of the team who is available is named in it"
+        if excluded
+        else "the members on the rota are away or have left",
+        {
+            "reporter": str(message.from_) if message.from_ else "(no sender address)",
+            "subject": message.subject,
+            "received": context.now.strftime("%Y-%m-%d %H:%M UTC"),
+            "text": message.text,
+            "attachments": attachments,
+        },
     )
 
 

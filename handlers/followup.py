@@ -10,14 +10,19 @@ from __future__ import annotations
 from handlers.base import HandlerContext, HandlerResult
 from intake.cases import (
     eligible_assignee,
+    exclude_member,
+    excluded_emails,
     mail_party,
     mail_team,
     outside_contact,
+    refer_outside,
     store_attachments,
     team_party,
 )
 from intake.commands import parse_command
-from intake.models import EventKind, Outcome, Party, Ticket, TicketEvent, TicketStatus
+from intake.conflicts import named_members
+from intake.models import EventKind, Outcome, Party, TeamMember, Ticket, TicketEvent, TicketStatus
+from intake.phrases import Places
 from intake.quotes import new_text
 from intake.sanitize import db_text, sanitize_html
 
@@ -49,10 +54,48 @@ async def _update_status(context: HandlerContext, ticket: Ticket) -> str:
     return said
 
 
+async def _exclude_newly_named(context: HandlerContext, ticket: Ticket, text: str) -> list[str]:
+    """A member the new text names is kept from the case from now on; if they held it, it goes
+    to the next eligible member (or the outside contact)."""
+    message = context.message
+    texts = Places(
+        {
+            "subject": message.subject,
+            "body": text,
+            "attachment_names": "\n".join(a.filename for a in message.attachments),
+        }
+    )
+    already = await excluded_emails(ticket)
+    excluded = []
+    for conflict in named_members(context.settings, message, texts):
+        member = await TeamMember.get_or_none(email=conflict.member.email)
+        if member is None or member.email in already:
+            continue
+        await exclude_member(ticket, member, str(conflict))
+        excluded.append(str(conflict))
+        if ticket.assignee_id == member.id:  # type: ignore[attr-defined]
+            ticket.assignee = None
+            await ticket.save(update_fields=["assignee_id", "updated_at"])
+    return excluded
+
+
 async def _bring_in_member_on_duty(context: HandlerContext, ticket: Ticket, text: str) -> list[str]:
     """Nobody holds the case (general mail, say): the member on duty gets it with the reply."""
     holder = await eligible_assignee(context.settings, ticket, context.now)
     if holder is None:
+        if await outside_contact(context.settings, ticket) is None:
+            await refer_outside(
+                context.settings,
+                ticket,
+                "every member of the team who is available is named in it",
+                {
+                    "reporter": context.message.from_address or "(no sender address)",
+                    "subject": ticket.subject,
+                    "received": ticket.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                    "text": text,
+                    "attachments": [],
+                },
+            )
         return []
     ticket.assignee = holder
     await ticket.save(update_fields=["assignee_id", "updated_at"])
@@ -85,6 +128,7 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
         party=party,
     )
     attachments = await store_attachments(context.settings, message, context.inbound, ticket, event)
+    excluded = await _exclude_newly_named(context, ticket, text)
     status_change = await _update_status(context, ticket)
     who = "The reporter" if party.role == "reporter" else f"The {party.role} ({party.email})"
     listed = "".join(f"\nAttached: {a['name']} ({a['size']})" for a in attachments)
@@ -100,8 +144,8 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
             "text": (text or NOTHING_NEW) + listed,
         },
     )
-    if not copied and ticket.assignee_id is None:  # type: ignore[attr-defined]
-        copied = await _bring_in_member_on_duty(context, ticket, text or NOTHING_NEW)
+    if ticket.assignee_id is None:  # type: ignore[attr-defined]
+        copied += await _bring_in_member_on_duty(context, ticket, text or NOTHING_NEW)
     outside = await outside_contact(context.settings, ticket)
     if not copied and outside is not None and outside.id != party.id:
         await mail_party(
@@ -120,6 +164,8 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
         )
         copied = [outside.email]
     reason = f"{context.verdict.reason}; appended to {ticket.ref}"
+    if excluded:
+        reason += "; excluded: " + "; ".join(excluded)
     if status_change:
         reason += f"; {status_change}"
     reason += f"; told {', '.join(copied)}" if copied else "; nobody on the team to tell"

@@ -8,13 +8,23 @@ address, threaded on the reporter's own conversation: never the member's address
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from handlers.base import HandlerContext, HandlerResult
 from intake.authentication import authentication_problem
 from intake.cases import mail_party, mail_team, note, reporter_party, store_attachments
 from intake.commands import CommandContext, parse_command, run_command
-from intake.models import EventKind, Outcome, Party, TeamMember, Ticket, TicketEvent, TicketStatus
+from intake.models import (
+    EventKind,
+    OutboundMessage,
+    Outcome,
+    Party,
+    TeamMember,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
 from intake.quotes import new_text
 from intake.sanitize import db_text, header_text
 from intake.threading import Via
@@ -23,6 +33,11 @@ from intake.threading import Via
 async def _tell_member(
     context: HandlerContext, ticket: Ticket, party: Party, what: str, ok: bool, result: str
 ) -> None:
+    """Answer the member about their mail, unless that mail answers one of these answers (an
+    autoresponder that sets no header would otherwise loop) or they had many today."""
+    if await _answers_a_confirmation(context) or await _told_today(context, party) >= DAILY_CAP:
+        await note(context.settings, ticket, f"Not told to {party.email} (loop guard): {result}")
+        return
     await mail_party(
         context.settings,
         ticket,
@@ -35,6 +50,43 @@ async def _tell_member(
         references=context.message.references,
         auto_submitted="auto-replied",
     )
+
+
+DAILY_CAP = 50  # answers to one member on one case a day: far above any person's pace
+
+
+async def _answers_a_confirmation(context: HandlerContext) -> bool:
+    named = [*context.message.in_reply_to, *context.message.references]
+    return (
+        bool(named)
+        and await OutboundMessage.filter(message_id__in=named, kind="command_result").exists()
+    )
+
+
+async def _told_today(context: HandlerContext, party: Party) -> int:
+    return await OutboundMessage.filter(
+        party=party, kind="command_result", created_at__gte=context.now - timedelta(days=1)
+    ).count()
+
+
+async def _why_not_relay(context: HandlerContext, ticket: Ticket, party: Party, text: str) -> str:
+    """Why this text must not reach the reporter, or "" when it may."""
+    lowered = text.lower()
+    addresses = [m.email for m in context.settings.team if m.email in lowered]
+    if addresses:
+        return (
+            f"It contains a team address ({', '.join(addresses)}), perhaps in a signature; the"
+            " reporter must never see one. Remove it and send your reply again."
+        )
+    previous = (
+        await TicketEvent.filter(ticket=ticket, party=party, kind=EventKind.INBOUND)
+        .exclude(inbound_id=context.inbound.id)
+        .order_by("-id")
+        .first()
+    )
+    if previous is not None and previous.body.strip() == text.strip():
+        return "It repeats your previous message word for word (an autoresponder?)."
+    return ""
 
 
 async def _keep_internal(
@@ -63,6 +115,10 @@ async def _keep_internal(
 async def _relay(
     context: HandlerContext, ticket: Ticket, party: Party, member: TeamMember, text: str
 ) -> HandlerResult:
+    refusal = await _why_not_relay(context, ticket, party, text)
+    if refusal:
+        await _keep_internal(context, ticket, party, text, refusal)
+        return HandlerResult(Outcome.APPENDED_INTERNAL, f"not relayed: {refusal}", ticket)
     reporter = await reporter_party(ticket)
     if reporter is None:
         await _keep_internal(
@@ -92,7 +148,7 @@ async def _relay(
         {"reporter_name": header_text(reporter.name), "text": text},
         internal=False,
         auto_submitted=None,  # a person wrote it
-        note=f"{member.name}'s reply relayed to the reporter ({reporter.email})",
+        record_as=f"{member.name}'s reply relayed to the reporter ({reporter.email})",
     )
     await _after_first_response(context, ticket)
     await mail_team(
@@ -137,7 +193,11 @@ async def handle_team_reply(context: HandlerContext) -> HandlerResult:
     ticket = context.thread.ticket
     assert ticket is not None
     party = context.thread.party
-    member = await TeamMember.get(email=party.email)
+    member = await TeamMember.get_or_none(email=party.email, active=True)
+    if member is None:  # left the team: their old reply addresses no longer count
+        reason = f"{party.email} is no longer on the team"
+        await note(context.settings, ticket, f"A message was refused: {reason}.")
+        return HandlerResult(Outcome.REJECTED_EXCLUDED, reason, None)
     message = context.message
     text = new_text(message.text, message.html)
 

@@ -10,16 +10,19 @@ decides.
 from __future__ import annotations
 
 import re
+from email.utils import getaddresses
 
 from intake.config import Settings
 from intake.parse import ParsedMessage
 
 _RESULT = re.compile(r"\b(dkim|dmarc)\s*=\s*([a-z]+)([^;]*)", re.IGNORECASE)
 _DKIM_DOMAIN = re.compile(r"\bheader\.(?:d\s*=\s*|i\s*=\s*[^@\s;]*@)([a-z0-9.-]+)", re.IGNORECASE)
+_DMARC_FROM = re.compile(r"\bheader\.from\s*=\s*([a-z0-9.-]+)", re.IGNORECASE)
 
 
 def _authserv_id(header: str) -> str:
-    return header.split(";", 1)[0].strip().split()[0].lower() if header.strip() else ""
+    words = header.split(";", 1)[0].split()
+    return words[0].lower() if words else ""
 
 
 def _aligned(signing_domain: str, from_domain: str) -> bool:
@@ -47,6 +50,8 @@ def authentication_problem(message: ParsedMessage, settings: Settings) -> str | 
     headers = _trusted_headers(message, settings)
     if not headers:
         return None
+    if len(getaddresses([message.header("From") or ""])) > 1:
+        return "the message names more than one From address"
     from_domain = message.from_.email.rsplit("@", 1)[-1] if message.from_ else ""
     seen = []
     for header in headers:
@@ -55,9 +60,9 @@ def authentication_problem(message: ParsedMessage, settings: Settings) -> str | 
             seen.append(f"{method}={result}")
             if result != "pass":
                 continue
-            if method == "dmarc":
-                return None
-            domain = _DKIM_DOMAIN.search(properties)
+            domain = (_DMARC_FROM if method == "dmarc" else _DKIM_DOMAIN).search(properties)
+            if method == "dmarc" and domain is None:
+                return None  # a DMARC pass is for the From domain unless it says otherwise
             if domain and from_domain and _aligned(domain.group(1), from_domain):
                 return None
     server = _authserv_id(headers[0]) or "the receiving server"

@@ -95,7 +95,7 @@ async def team_recipients(
     author."""
     excluded = await excluded_emails(ticket)
     recipients: list[TeamMember] = []
-    assignee = await TeamMember.get_or_none(id=ticket.assignee_id)  # type: ignore[attr-defined]
+    assignee = await TeamMember.get_or_none(id=ticket.assignee_id, active=True)  # type: ignore[attr-defined]
     if assignee is not None:
         recipients.append(assignee)
     if leads or settings.conversations.copy_leads:
@@ -140,11 +140,15 @@ async def mail_party(
     answering_message_id: str | None = None,
     references: tuple[str, ...] = (),
     auto_submitted: str | None = "auto-replied",
-    note: str = "",
-) -> OutboundMessage:
+    record_as: str = "",
+) -> OutboundMessage | None:
     """Queue one email about the case to one party, with that party's signed reply address, and
     record it in the case's thread. Without `answering_message_id` it answers the party's
-    conversation so far."""
+    conversation so far. A party the case excludes is never mailed (None is returned): the last
+    line of defence for a conflict of interest."""
+    if party.excluded or party.email in await excluded_emails(ticket):
+        await note(settings, ticket, f"Not sent to {party.email}, who is excluded: {kind}.")
+        return None
     if answering_message_id is None:
         chain = await conversation(party)
         if chain:
@@ -171,7 +175,7 @@ async def mail_party(
         ticket=ticket,
         kind=EventKind.OUTBOUND,
         author=settings.organisation.address,
-        body=note or f"{kind.replace('_', ' ').capitalize()} sent to {party.email}",
+        body=record_as or f"{kind.replace('_', ' ').capitalize()} sent to {party.email}",
         internal=internal,
         outbound=outbound,
         party=party,

@@ -44,7 +44,9 @@ is then not sent to the reporter.
   #help                        this list
 
 A reply without a command goes to the reporter, from the team's address."""
-_COMMAND_LINE = re.compile(r"^#([A-Za-z][A-Za-z_-]*)\b[ \t]*(.*)$")
+# A first line starting with '#' (or a full-width U+FF03) is a command attempt, whatever follows:
+# "# note" works, and a typo is an error, never a relay.
+_COMMAND_LINE = re.compile(r"^[#\uff03]\s*(\S*)[ \t]*(.*)$")
 SETTABLE_STATUSES = (
     TicketStatus.INVESTIGATING,
     TicketStatus.WAITING,
@@ -85,7 +87,8 @@ def parse_command(text: str) -> Command | None:
     match = _COMMAND_LINE.match(first.strip())
     if match is None:
         return None
-    return Command(name=match.group(1).lower(), args=match.group(2).strip(), body=rest.strip())
+    name = match.group(1).lower()
+    return Command(name=name or "(nothing)", args=match.group(2).strip(), body=rest.strip())
 
 
 async def _state_event(context: CommandContext, body: str) -> None:
@@ -307,7 +310,7 @@ async def _contact(context: CommandContext, command: Command) -> CommandResult:
         {"party_name": party.name, "text": command.body},
         internal=False,
         auto_submitted=None,
-        note=f"{context.member.name}'s message sent to the {role} ({address})",
+        record_as=f"{context.member.name}'s message sent to the {role} ({address})",
     )
     await _state_event(context, f"{address} contacted as {role} by {context.member.email}")
     return CommandResult(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from intake.config import Settings, TeamMember
 from intake.parse import ParsedMessage
-from intake.phrases import PhraseMatch, find, places
+from intake.phrases import PhraseMatch, Places, find, places
 
 WHERE = ("subject", "body", "attachment_names")
 
@@ -26,8 +26,11 @@ class Conflict:
         return f"{self.member.email} is named: {self.evidence}"
 
 
-def named_members(settings: Settings, message: ParsedMessage) -> list[Conflict]:
-    texts = places(message)
+def named_members(
+    settings: Settings, message: ParsedMessage, texts: Places | None = None
+) -> list[Conflict]:
+    """The members the message names; `texts` replaces its places (a reply's new text only)."""
+    texts = texts or places(message)
     conflicts = []
     for member in settings.team:
         match = find({"": member.names()}, WHERE, texts)

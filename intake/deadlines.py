@@ -82,7 +82,7 @@ class _Run:
                 {"member_name": member.name, "headline": headline, "text": text},
                 internal=True,
                 auto_submitted="auto-generated",
-                note=f"Reminder ({kind}) sent to {member.email}: {headline}",
+                record_as=f"Reminder ({kind}) sent to {member.email}: {headline}",
             )
             self.sent.append(f"{ticket.ref}: {kind} reminder sent to {member.email}")
 

@@ -50,7 +50,8 @@ async def _party_for_sender(ticket: Ticket, sender: str) -> Party | None:
     """The sender's party on the case: the address matches, or the sender is its reporter."""
     if not sender:
         return None
-    party = await Party.filter(ticket=ticket, email=sender).order_by("id").first()
+    # An excluded party first: a member kept from the case stays refused under any role.
+    party = await Party.filter(ticket=ticket, email=sender).order_by("-excluded", "id").first()
     if party is None and ticket.reporter_email.lower() == sender:
         party = await Party.filter(ticket=ticket, role=PartyRole.REPORTER).order_by("id").first()
     return party
@@ -68,7 +69,10 @@ async def _by_token(settings: Settings, message: ParsedMessage) -> ThreadLink | 
         try:
             token = decode(key, candidate)
         except ForgedToken as exc:
-            refused = refused or ThreadLink(ticket=None, via=Via.TOKEN, forged=str(exc))
+            # The case it names, if any, gets a note: a reply under a stale or mangled address
+            # must not vanish without a trace (nothing is appended, nobody is mailed).
+            named = await Ticket.get_or_none(id=exc.token.ticket_id)
+            refused = refused or ThreadLink(ticket=named, via=Via.TOKEN, forged=str(exc))
             continue
         if token is None:
             continue

@@ -38,14 +38,18 @@ _TOKEN = re.compile(r"^(\d{1,12})-(\d{1,12})-([a-z2-7]{16})$")
 _TOKEN_IN_TEXT = re.compile(r"(?<![\w-])(\d{1,12}-\d{1,12}-)[A-Za-z2-7]{16}(?![\w-])")
 
 
-class ForgedToken(Exception):
-    """A token-shaped string whose signature does not verify."""
-
-
 @dataclass(frozen=True)
 class ReplyToken:
     ticket_id: int
     party_id: int
+
+
+class ForgedToken(Exception):
+    """A token-shaped string whose signature does not verify; `token` is what it claims."""
+
+    def __init__(self, message: str, token: ReplyToken) -> None:
+        super().__init__(message)
+        self.token = token
 
 
 def _signature(key: bytes, token: ReplyToken) -> str:
@@ -68,7 +72,7 @@ def decode(key: bytes, text: str) -> ReplyToken | None:
         return None
     token = ReplyToken(ticket_id=int(match.group(1)), party_id=int(match.group(2)))
     if not hmac.compare_digest(_signature(key, token), match.group(3)):
-        raise ForgedToken(f"the signature of reply token {redact(text)} does not verify")
+        raise ForgedToken(f"the signature of reply token {redact(text)} does not verify", token)
     return token
 
 

@@ -132,7 +132,10 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
     status_change = await _update_status(context, ticket)
     who = "The reporter" if party.role == "reporter" else f"The {party.role} ({party.email})"
     listed = "".join(f"\nAttached: {a['name']} ({a['size']})" for a in attachments)
-    copied = await mail_team(
+    brought_in: list[str] = []
+    if ticket.assignee_id is None:  # type: ignore[attr-defined]
+        brought_in = await _bring_in_member_on_duty(context, ticket, text or NOTHING_NEW)
+    copied = brought_in + await mail_team(
         context.settings,
         ticket,
         "case_update",
@@ -143,9 +146,8 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
             ),
             "text": (text or NOTHING_NEW) + listed,
         },
+        author=brought_in[0] if brought_in else None,  # the handover carries the text already
     )
-    if ticket.assignee_id is None:  # type: ignore[attr-defined]
-        copied += await _bring_in_member_on_duty(context, ticket, text or NOTHING_NEW)
     outside = await outside_contact(context.settings, ticket)
     if not copied and outside is not None and outside.id != party.id:
         await mail_party(

@@ -12,7 +12,6 @@ from typing import Any
 
 from handlers.base import HandlerContext, HandlerResult
 from intake.cases import (
-    add_party,
     eligible_assignee,
     exclude_member,
     mail_party,
@@ -165,7 +164,12 @@ async def _reporter_party(context: HandlerContext, ticket: Ticket) -> Party | No
         return None
     if _our_or_team_address(context.settings, answer_to.email):
         return None  # never a reply address on a case for a team member in the reporter's place
-    return await add_party(ticket, PartyRole.REPORTER, answer_to.email, answer_to.name)
+    return await Party.create(  # the case is new: it has no parties yet
+        ticket=ticket,
+        role=PartyRole.REPORTER,
+        email=db_text(answer_to.email.lower(), 320),
+        name=db_text(answer_to.name, 200),
+    )
 
 
 def _our_or_team_address(settings: Settings, address: str) -> bool:
@@ -337,6 +341,7 @@ async def send_assignment(
         },
         internal=True,
         auto_submitted="auto-generated",
+        new_conversation=True,
     )
 
 
@@ -371,6 +376,7 @@ async def _tell_team(
     """The assignment notice to the assignee; copies to the leads (all of them at once when the
     case is urgent). Returns who got a copy."""
     message = context.message
+    settings = context.settings
     await send_assignment(
         context,
         ticket,
@@ -380,6 +386,8 @@ async def _tell_team(
         attachments=attachments,
         not_acknowledged=not_acknowledged,
     )
+    if not urgent and not settings.conversations.copy_leads:
+        return []  # nobody besides the assignee is told
     headline = "URGENT: new case" if urgent else "New case"
     return await mail_team(
         context.settings,

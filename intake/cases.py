@@ -141,15 +141,19 @@ async def mail_party(
     references: tuple[str, ...] = (),
     auto_submitted: str | None = "auto-replied",
     record_as: str = "",
+    new_conversation: bool = False,
 ) -> OutboundMessage | None:
     """Queue one email about the case to one party, with that party's signed reply address, and
     record it in the case's thread. Without `answering_message_id` it answers the party's
-    conversation so far. A party the case excludes is never mailed (None is returned): the last
-    line of defence for a conflict of interest."""
-    if party.excluded or party.email in await excluded_emails(ticket):
+    conversation so far (`new_conversation`: there is none yet, so no need to look). A party
+    the case excludes is never mailed (None is returned): the last line of defence for a
+    conflict of interest."""
+    if party.excluded or (
+        settings.member(party.email) and party.email in await excluded_emails(ticket)
+    ):
         await note(settings, ticket, f"Not sent to {party.email}, who is excluded: {kind}.")
         return None
-    if answering_message_id is None:
+    if answering_message_id is None and not new_conversation:
         chain = await conversation(party)
         if chain:
             answering_message_id, references = chain[-1], tuple(chain[:-1])

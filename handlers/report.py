@@ -185,6 +185,7 @@ async def open_case_record(
     urgent: bool = False,
     acknowledged: bool = False,
     refers_to: Ticket | None = None,
+    assignee: TeamMember | None = None,
 ) -> tuple[Ticket, Party | None, list[dict[str, Any]], list[str]]:
     """A new case from this message: the ticket, its sender as the reporter party, the message as
     the first thread entry, its attachments (as template rows), and the members it names, who
@@ -201,6 +202,7 @@ async def open_case_record(
         reporter_name=db_text(reporter.name, 200) if reporter else "",
         acknowledged_at=context.now if acknowledged else None,
         refers_to=refers_to,
+        assignee=assignee,
     )
     party = await _reporter_party(context, ticket)
     event = await TicketEvent.create(
@@ -215,6 +217,11 @@ async def open_case_record(
     attachments = await store_attachments(settings, message, context.inbound, ticket, event)
     excluded = await _exclude_named(context, ticket)
     return ticket, party, attachments, excluded
+
+
+def named_emails(context: HandlerContext) -> set[str]:
+    """The addresses of the members the message names (see intake.conflicts)."""
+    return {conflict.member.email for conflict in named_members(context.settings, context.message)}
 
 
 async def _exclude_named(context: HandlerContext, ticket: Ticket) -> list[str]:
@@ -252,6 +259,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         settings.classification.urgent_where,
         places(message),
     )
+    assignee = await eligible_assignee(settings, None, context.now, excluded=named_emails(context))
     ticket, party, attachments, excluded = await open_case_record(
         context,
         kind=kind,
@@ -259,12 +267,8 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         urgent=urgent is not None,
         acknowledged=not_acknowledged is None,
         refers_to=pointed_at,
+        assignee=assignee,
     )
-    assignee = await eligible_assignee(settings, ticket, context.now)
-    if assignee is not None:
-        ticket.assignee = assignee
-        await ticket.save(update_fields=["assignee_id"])
-
     reason = f"{context.verdict.reason}; " + (
         f"assigned to {assignee.email}" if assignee else "not assigned"
     )
@@ -325,7 +329,7 @@ async def send_assignment(
     await _send(
         context,
         ticket,
-        await team_party(ticket, member),
+        await team_party(ticket, member, new=True),  # the case is new to them
         "assignment",
         {
             "assignee_name": member.name,

@@ -52,7 +52,12 @@ async def add_party(
     )
 
 
-async def team_party(ticket: Ticket, member: TeamMember) -> Party:
+async def team_party(ticket: Ticket, member: TeamMember, *, new: bool = False) -> Party:
+    """The member's party on the case; `new`: the caller knows it has none yet (no lookup)."""
+    if new:
+        return await Party.create(
+            ticket=ticket, role=PartyRole.TEAM, email=member.email, name=member.name, member=member
+        )
     return await add_party(ticket, PartyRole.TEAM, member.email, member.name, member)
 
 
@@ -74,11 +79,14 @@ async def exclude_member(ticket: Ticket, member: TeamMember, reason: str) -> Par
     return party
 
 
-async def eligible_assignee(settings: Settings, ticket: Ticket, now: datetime) -> TeamMember | None:
+async def eligible_assignee(
+    settings: Settings, ticket: Ticket | None, now: datetime, excluded: set[str] | None = None
+) -> TeamMember | None:
     """Who should hold the case: the first in the duty order (the member on duty, the backup, the
     rest of the rota, then the leads; absent members skipped) whom the case does not exclude;
-    None when nobody on the team may."""
-    excluded = await excluded_emails(ticket)
+    None when nobody on the team may. For a case not yet created, pass `excluded` instead."""
+    if excluded is None:
+        excluded = await excluded_emails(ticket) if ticket is not None else set()
     for email in duty_order(settings, now):
         if email not in excluded:
             member = await TeamMember.get_or_none(email=email, active=True)
@@ -149,7 +157,9 @@ async def mail_party(
     the case excludes is never mailed (None is returned): the last line of defence for a
     conflict of interest."""
     if party.excluded or (
-        settings.member(party.email) and party.email in await excluded_emails(ticket)
+        party.role != PartyRole.TEAM  # a team party carries its own exclusion
+        and settings.member(party.email)
+        and party.email in await excluded_emails(ticket)
     ):
         await note(settings, ticket, f"Not sent to {party.email}, who is excluded: {kind}.")
         return None

@@ -247,15 +247,21 @@ def rule_followup(_: ParsedMessage, context: ClassifyContext) -> Verdict | None:
     return None
 
 
+def _refers_to_a_case(message: ParsedMessage, context: ClassifyContext) -> bool:
+    if context.thread is not None and context.thread.ticket is not None:
+        return True
+    prefix = context.case_prefix
+    return bool(case_reference(prefix, message.subject) or case_reference(prefix, message.text))
+
+
 def _kind_verdict(
     message: ParsedMessage, context: ClassifyContext, kinds: set[str], rule: str
 ) -> Verdict | None:
     texts = places(message)
-    refers = (context.thread is not None and context.thread.ticket is not None) or bool(
-        case_reference(context.case_prefix, f"{message.subject}\n{message.text}")
-    )
     for kind_rule in context.kind_rules:
-        if kind_rule.kind not in kinds or (kind_rule.needs_case_reference and not refers):
+        if kind_rule.kind not in kinds or (
+            kind_rule.needs_case_reference and not _refers_to_a_case(message, context)
+        ):
             continue
         match = find(kind_rule.phrases, kind_rule.where, texts)
         if match is not None:

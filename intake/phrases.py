@@ -38,6 +38,11 @@ def _normal(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+@lru_cache(maxsize=4096)
+def _normal_phrase(phrase: str) -> str:
+    return _normal(phrase)
+
+
 @dataclass
 class Places:
     """The parts of a message phrases are looked for in, normalised once."""
@@ -91,7 +96,7 @@ def find(
             continue
         for language, listed in phrases.items():
             for phrase in listed:
-                wanted = _normal(phrase)
+                wanted = _normal_phrase(phrase)
                 if wanted and _contains(text, wanted):
                     return PhraseMatch(phrase=phrase, language=language, place=place)
     return None
@@ -99,5 +104,7 @@ def find(
 
 def case_reference(prefix: str, text: str) -> str | None:
     """The first case reference (`COC-2026-0001`) written in `text`."""
+    if f"{prefix.lower()}-" not in text.lower():  # the common case, at C speed
+        return None
     match = re.search(rf"(?<![\w-]){re.escape(prefix)}-\d{{4}}-\d+\b", text, re.IGNORECASE)
     return match.group(0).upper() if match else None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,9 @@ from tortoise.exceptions import IntegrityError
 
 from intake.config import Settings
 from intake.cycle import poll_once, running
+from intake.deadlines import run_deadlines
 from intake.models import InboundMessage, OutboundMessage, Ticket, TicketSequence
+from intake.stats import case_stats
 from intake.tickets import next_reference
 from tests.servers import Postgres
 from tests.support import base_settings, make_mail, settings_from
@@ -83,3 +87,54 @@ async def test_concurrent_reference_allocation_never_repeats(pg_settings: Settin
         refs = await asyncio.gather(*(allocate() for _ in range(20)))
         assert len(set(refs)) == 20
         assert (await TicketSequence.get(prefix="COC", year=now.year)).last_number == 20
+
+
+async def test_a_conversation_threads_and_its_deadlines_run_on_postgresql(
+    pg_settings: Settings, tmp_path: Path
+) -> None:
+    """Threading, parties, commands, deadlines and stats on PostgreSQL, by email alone."""
+    inbox, outbox = tmp_path / "mail" / "new", tmp_path / "outbox"
+
+    def sent_to(address: str) -> list[EmailMessage]:
+        found = []
+        for path in sorted(outbox.glob("*.eml")):
+            message = message_from_bytes(path.read_bytes(), policy=policy.default)
+            if address in str(message["To"]):
+                assert isinstance(message, EmailMessage)
+                found.append(message)
+        return found
+
+    def answer(to: EmailMessage, sender: str, body: str) -> bytes:
+        return make_mail(
+            sender=sender,
+            to=str(to["Reply-To"]),
+            subject=f"Re: {to['Subject']}",
+            body=body,
+            headers={"In-Reply-To": str(to["Message-ID"])},
+        )
+
+    inbox.joinpath("1.eml").write_bytes(make_mail(body="Max insulted me on the forum."))
+    async with running(pg_settings):
+        await poll_once(pg_settings)
+        ticket = await Ticket.get().prefetch_related("assignee")
+        assert ticket.assignee is not None
+        member = ticket.assignee.email
+        [notice] = sent_to(member)
+        inbox.joinpath("2.eml").write_bytes(answer(notice, member, "When did it happen?"))
+        await poll_once(pg_settings)
+        relayed = [m for m in sent_to("sam@example.net") if "When did it happen?" in str(m)]
+        assert len(relayed) == 1
+        inbox.joinpath("3.eml").write_bytes(answer(relayed[0], "sam@example.net", "Tuesday."))
+        inbox.joinpath("4.eml").write_bytes(answer(notice, member, "#resolve warning rude"))
+        stats = await poll_once(pg_settings)
+        assert stats.process.outcomes == {"appended": 1, "command": 1}
+        assert (await Ticket.get(id=ticket.id)).resolution == "warning"
+
+        fresh = await Ticket.create(
+            ref="COC-2026-0999", kind="report", reporter_email="x@example.net", assignee_id=1
+        )
+        await Ticket.filter(id=fresh.id).update(created_at=datetime.now(UTC) - timedelta(days=4))
+        reminders = await run_deadlines(pg_settings, datetime.now(UTC))
+        assert any("COC-2026-0999: first_response" in line for line in reminders)
+        report = await case_stats(pg_settings, None, None)
+        assert report["total"] == {"count": None, "suppressed": True, "reason": "below_min_count"}

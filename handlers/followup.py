@@ -12,12 +12,12 @@ from intake.cases import (
     eligible_assignee,
     exclude_member,
     excluded_emails,
+    hand_over,
     mail_party,
     mail_team,
     outside_contact,
     refer_outside,
     store_attachments,
-    team_party,
 )
 from intake.commands import parse_command
 from intake.conflicts import named_members
@@ -97,17 +97,7 @@ async def _bring_in_member_on_duty(context: HandlerContext, ticket: Ticket, text
                 },
             )
         return []
-    ticket.assignee = holder
-    await ticket.save(update_fields=["assignee_id", "updated_at"])
-    await mail_party(
-        context.settings,
-        ticket,
-        await team_party(ticket, holder),
-        "handover",
-        {"member_name": holder.name, "why": "a reply came on a case nobody held", "text": text},
-        internal=True,
-        auto_submitted="auto-generated",
-    )
+    await hand_over(context.settings, ticket, holder, "a reply came on a case nobody held", text)
     return [holder.email]
 
 

@@ -223,6 +223,33 @@ async def mail_team(
     return mailed
 
 
+async def report_text(ticket: Ticket) -> str:
+    """The text of the message the case began with."""
+    first = await TicketEvent.filter(ticket=ticket, kind=EventKind.INBOUND).order_by("id").first()
+    return first.body if first else ""
+
+
+async def hand_over(
+    settings: Settings, ticket: Ticket, member: TeamMember, why: str, text: str | None = None
+) -> None:
+    """Give the case to `member` and send it to them (`text`, else the report it began with)."""
+    ticket.assignee = member
+    await ticket.save(update_fields=["assignee_id", "updated_at"])
+    await mail_party(
+        settings,
+        ticket,
+        await team_party(ticket, member),
+        "handover",
+        {
+            "member_name": member.name,
+            "why": why,
+            "text": await report_text(ticket) if text is None else text,
+        },
+        internal=True,
+        auto_submitted="auto-generated",
+    )
+
+
 async def outside_contact(settings: Settings, ticket: Ticket) -> Party | None:
     """The case's outside contact, once it has been referred to them."""
     contact = settings.organisation.outside_contact

@@ -15,12 +15,13 @@ from intake.cases import (
     eligible_assignee,
     exclude_member,
     excluded_emails,
+    hand_over,
     mail_party,
     mail_team,
     note,
     refer_outside,
+    report_text,
     reporter_party,
-    team_party,
 )
 from intake.config import Settings, parse_duration
 from intake.models import EventKind, PartyRole, TeamMember, Ticket, TicketEvent, TicketStatus
@@ -132,27 +133,6 @@ async def _find_member(who: str) -> list[TeamMember]:
     return [m for m in members if m.email.split("@", 1)[0] == wanted]
 
 
-async def _report_text(ticket: Ticket) -> str:
-    """The text of the message the case began with."""
-    first = await TicketEvent.filter(ticket=ticket, kind=EventKind.INBOUND).order_by("id").first()
-    return first.body if first else ""
-
-
-async def _hand_over(context: CommandContext, member: TeamMember, why: str) -> None:
-    ticket = context.ticket
-    ticket.assignee = member
-    await ticket.save(update_fields=["assignee_id", "updated_at"])
-    await mail_party(
-        context.settings,
-        ticket,
-        await team_party(ticket, member),
-        "handover",
-        {"member_name": member.name, "why": why, "text": await _report_text(ticket)},
-        internal=True,
-        auto_submitted="auto-generated",
-    )
-
-
 async def _assign(context: CommandContext, command: Command) -> CommandResult:
     if not command.args:
         return CommandResult(False, "#assign needs a team member: an address, a name or a login.")
@@ -165,7 +145,9 @@ async def _assign(context: CommandContext, command: Command) -> CommandResult:
         return CommandResult(False, f"{member.name} is excluded from this case and cannot hold it.")
     if context.ticket.assignee_id == member.id:  # type: ignore[attr-defined]
         return CommandResult(True, f"{member.name} already holds this case.")
-    await _hand_over(context, member, f"{context.member.name} assigned it to you")
+    await hand_over(
+        context.settings, context.ticket, member, f"{context.member.name} assigned it to you"
+    )
     await _state_event(context, f"assigned to {member.email} by {context.member.email}")
     return CommandResult(True, f"The case is now assigned to {member.name}, who has been told.")
 
@@ -258,12 +240,14 @@ async def _recuse(context: CommandContext, _: Command) -> CommandResult:
                 "reporter": ticket.reporter_email or "(no sender address)",
                 "subject": ticket.subject,
                 "received": ticket.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-                "text": await _report_text(ticket),
+                "text": await report_text(ticket),
                 "attachments": [],
             },
         )
         return CommandResult(True, f"You are recused. The case: {referred}.")
-    await _hand_over(context, successor, f"{member.name} stepped away from it")
+    await hand_over(
+        context.settings, context.ticket, successor, f"{member.name} stepped away from it"
+    )
     return CommandResult(True, f"You are recused; the case is now with {successor.name}.")
 
 
@@ -335,7 +319,9 @@ async def _kind(context: CommandContext, command: Command) -> CommandResult:
     if ticket.assignee_id is None and kind != "general":  # type: ignore[attr-defined]
         holder = await eligible_assignee(context.settings, ticket, context.now)
         if holder is not None:
-            await _hand_over(context, holder, f"{context.member.name} made it a {kind}")
+            await hand_over(
+                context.settings, context.ticket, holder, f"{context.member.name} made it a {kind}"
+            )
             return CommandResult(True, f"The case is now a {kind}, held by {holder.name}.")
     return CommandResult(True, f"The case is now a {kind} (it was {before}).")
 

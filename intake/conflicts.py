@@ -30,7 +30,11 @@ def named_members(
     settings: Settings, message: ParsedMessage, texts: Places | None = None
 ) -> list[Conflict]:
     """The members the message names; `texts` replaces its places (a reply's new text only)."""
-    texts = texts or places(message)
+    return named_members_in(settings, texts or places(message))
+
+
+def named_members_in(settings: Settings, texts: Places) -> list[Conflict]:
+    """The members named in these texts."""
     conflicts = []
     for member in settings.team:
         match = find({"": member.names()}, WHERE, texts)

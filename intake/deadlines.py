@@ -16,11 +16,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from intake.cases import excluded_emails, mail_party, reporter_party, team_party
 from intake.config import Settings, parse_duration
-from intake.models import OutboundMessage, Reminder, TeamMember, Ticket, TicketStatus
+from intake.models import (
+    InboundMessage,
+    OutboundMessage,
+    Reminder,
+    TeamMember,
+    Ticket,
+    TicketStatus,
+)
 from intake.roster import shift_at
 from intake.sanitize import human_duration
 
@@ -181,11 +189,14 @@ async def run_deadlines(settings: Settings, now: datetime) -> list[str]:
         deadlines.first_response_for(urgent=False),
         parse_duration(deadlines.reporter_update),
     )
+    quiet = InboundMessage.filter(quiet=True, ticket_id__not_isnull=True)
     async with in_transaction():
         due = (
             await Ticket.filter(created_at__lte=now - earliest)
             .exclude(status__in=ENDED)
             .exclude(kind="general")  # not a report: nobody owes its sender a response
+            # cases imported by `intake backfill --no-replies`: old mail, taken up at leisure
+            .exclude(id__in=Subquery(quiet.values("ticket_id")))
             .prefetch_related("assignee")
             .order_by("id")
         )

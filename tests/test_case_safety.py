@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from intake.config import Settings
-from intake.cycle import running
-from intake.models import EventKind, Party, TeamMember, Ticket, TicketEvent
+from intake.cycle import poll_once, running
+from intake.models import EventKind, OutboundMessage, Party, TeamMember, Ticket, TicketEvent
 from tests.servers import Dovecot, SmtpSink
-from tests.support import make_mail, settings_from
+from tests.support import base_settings, make_mail, settings_from
 from tests.test_conversations import Mailroom, mailroom, open_case, reply, to_only
 
 __all__ = ["mailroom"]  # the fixture, shared with the conversation tests
@@ -175,3 +175,32 @@ async def test_a_reply_under_a_mangled_address_leaves_a_note_on_its_case(
         "body", flat=True
     )
     assert any("rejected_forged_token" in str(body) for body in notes)
+
+
+async def test_team_changes_reach_open_cases_at_start(tmp_path: Any) -> None:
+    """A member who joins is kept from open cases that name them; a case whose holder left
+    passes to the next eligible member, who is sent it."""
+    data = base_settings(tmp_path)
+    (tmp_path / "mail" / "new").mkdir(parents=True)
+    settings = settings_from(tmp_path, data)
+    (tmp_path / "mail" / "new" / "1.eml").write_bytes(
+        make_mail(body="Carol New mocked me in the chat.")
+    )
+    async with running(settings):
+        await poll_once(settings)
+        ticket = await Ticket.get().prefetch_related("assignee")
+        assert ticket.assignee is not None
+        holder = ticket.assignee.email
+
+    stays = "bob@example.org" if holder == "alice@example.org" else "alice@example.org"
+    data["team"] = [m for m in data["team"] if m["email"] != holder]
+    data["team"][0]["roles"] = ["lead"]
+    data["team"].append({"name": "Carol New", "email": "carol@example.org", "roles": ["member"]})
+    data["roster"]["rotation"] = [stays, "carol@example.org"]
+    settings = settings_from(tmp_path, data)
+    async with running(settings):
+        refreshed = await Ticket.get(id=ticket.id).prefetch_related("assignee")
+        assert refreshed.assignee is not None and refreshed.assignee.email == stays
+        assert (await Party.get(ticket=ticket, email="carol@example.org")).excluded
+        handover = await OutboundMessage.get(kind="handover")
+        assert handover.recipients == [stays]

@@ -18,6 +18,7 @@ from intake.config import Settings
 from intake.cycle import running
 from intake.deadlines import run_deadlines
 from intake.models import (
+    InboundMessage,
     OutboundMessage,
     PartyRole,
     Reminder,
@@ -323,3 +324,12 @@ async def test_cron_s_poll_sends_the_reminders_that_are_due(tmp_path: Path) -> N
     assert "1 deadline reminders" in result.stdout
     sent = [path.read_text() for path in (tmp_path / "outbox").glob("*.eml")]
     assert any("First response due" in text and "bob@example.org" in text for text in sent)
+
+
+async def test_cases_imported_without_replies_get_no_reminders(db: Settings) -> None:
+    quiet, ordinary = await case(), await case()
+    await InboundMessage.create(
+        raw_bytes=b"x", size=1, sha256="q" * 64, mailbox="m", folder="f", quiet=True, ticket=quiet
+    )
+    sent = await run_deadlines(db, T0 + 80 * HOUR)
+    assert sent == [f"{ordinary.ref}: first_response reminder sent to bob@example.org"]

@@ -13,7 +13,14 @@ from typing import Any
 
 from handlers.base import HandlerContext, HandlerResult
 from intake.authentication import authentication_problem
-from intake.cases import mail_party, mail_team, note, reporter_party, store_attachments
+from intake.cases import (
+    kept_attachments,
+    mail_party,
+    mail_team,
+    note,
+    reporter_party,
+    store_attachments,
+)
 from intake.commands import CommandContext, parse_command, run_command
 from intake.models import (
     EventKind,
@@ -140,6 +147,7 @@ async def _relay(
     attachments = await store_attachments(
         context.settings, context.message, context.inbound, ticket, event
     )
+    relayed = kept_attachments(context.settings, context.message)
     await mail_party(
         context.settings,
         ticket,
@@ -148,6 +156,7 @@ async def _relay(
         {"reporter_name": header_text(reporter.name), "text": text},
         internal=False,
         auto_submitted=None,  # a person wrote it
+        attachments=relayed,
         record_as=f"{member.name}'s reply relayed to the reporter ({reporter.email})",
     )
     await _after_first_response(context, ticket)
@@ -163,18 +172,18 @@ async def _relay(
         author=member.email,
     )
     reason = f"{context.verdict.reason}; relayed to the reporter of {ticket.ref}"
-    if attachments:
-        names = ", ".join(str(a["name"]) for a in attachments)
+    if any(a["dropped"] for a in attachments):
+        left_out = ", ".join(str(a["name"]) for a in attachments if a["dropped"])
         await _tell_member(
             context,
             ticket,
             party,
-            "attachments not sent",
+            "attachments left out",
             False,
-            f"Your reply was sent to the reporter, but without its attachments ({names}):"
-            " Intake relays text only. They are kept on the case.",
+            f"Your reply was sent to the reporter without these attachments, which are over"
+            f" the limits: {left_out}.",
         )
-        reason += "; attachments kept on the case, not relayed"
+        reason += f"; attachments over the limits not relayed: {left_out}"
     return HandlerResult(Outcome.RELAYED, reason, ticket)
 
 

@@ -23,6 +23,7 @@ from intake.models import (
     TicketEvent,
 )
 from intake.outbox.compose import Recipient, queue_email
+from intake.outbox.mime import OutboundAttachment
 from intake.parse import ParsedMessage
 from intake.roster import duty_order
 from intake.sanitize import db_text, display_filename, header_text, human_size
@@ -150,6 +151,7 @@ async def mail_party(
     auto_submitted: str | None = "auto-replied",
     record_as: str = "",
     new_conversation: bool = False,
+    attachments: tuple[OutboundAttachment, ...] = (),
 ) -> OutboundMessage | None:
     """Queue one email about the case to one party, with that party's signed reply address, and
     record it in the case's thread. Without `answering_message_id` it answers the party's
@@ -184,6 +186,7 @@ async def mail_party(
         auto_submitted=auto_submitted,
         reply_to=reply_address(settings, key, ReplyToken(ticket.id, party.id)),
         party=party,
+        attachments=attachments,
     )
     await TicketEvent.create(
         ticket=ticket,
@@ -294,6 +297,18 @@ def _over_limit(settings: Settings, index: int, size: int) -> str | None:
     if size > limits.max_attachment_bytes:
         return f"larger than {limits.max_attachment_mb:g} MB"
     return None
+
+
+def kept_attachments(settings: Settings, message: ParsedMessage) -> tuple[OutboundAttachment, ...]:
+    """The message's attachments that the limits let a case keep, ready to send on. Inline
+    images (signature logos, mostly) stay behind: they would say who wrote."""
+    return tuple(
+        OutboundAttachment(
+            display_filename(a.filename), header_text(a.content_type, 255), a.payload
+        )
+        for index, a in enumerate(message.attachments)
+        if _over_limit(settings, index, len(a.payload)) is None and not a.inline
+    )
 
 
 async def store_attachments(

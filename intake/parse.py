@@ -52,6 +52,8 @@ class ParsedAttachment:
     filename: str
     content_type: str
     payload: bytes
+    # Shown inside the HTML (a Content-ID, or disposition inline): a signature logo, usually.
+    inline: bool = False
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,8 @@ def _attachments(mail: mailparser.MailParser) -> tuple[ParsedAttachment, ...]:
             filename=str(item.get("filename") or "attachment"),
             content_type=str(item.get("mail_content_type") or "application/octet-stream"),
             payload=_attachment_bytes(item),
+            inline=bool(item.get("content-id"))
+            or str(item.get("content-disposition") or "").lower().startswith("inline"),
         )
         for item in mail.attachments
     )

@@ -469,3 +469,28 @@ async def test_another_partys_replies_reach_the_team_never_the_reporter(mailroom
     assert [str(m["To"]) for m in sent] == [f"{ticket.assignee.name} <{ticket.assignee.email}>"]
     assert "Yes, I saw it happen." in sent[0].get_content()
     assert sent[0]["Subject"] == f"[{ticket.ref}] The witness (max@example.com) wrote"
+
+
+async def test_a_team_replys_attachment_is_relayed_but_not_its_signature_logo(
+    mailroom: Mailroom,
+) -> None:
+    ticket, _, notice = await open_case(mailroom)
+    assert ticket.assignee is not None
+    raw = reply(
+        notice,
+        ticket.assignee.email,
+        "Our code of conduct is attached.",
+        attachments=[("code-of-conduct.pdf", "application/pdf", b"%PDF-1.4 the code")],
+    )
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    message.add_attachment(
+        b"\x89PNG logo", maintype="image", subtype="png", filename="image001.png", cid="<logo1>"
+    )
+    sent = await mailroom.send(bytes(message))
+    relayed = to_only(sent, "sam@example.net")
+    names = [part.get_filename() for part in relayed.iter_attachments()]
+    assert names == ["code-of-conduct.pdf"]
+    [pdf] = list(relayed.iter_attachments())
+    assert pdf.get_content() == b"%PDF-1.4 the code"
+    assert "Our code of conduct is attached." in relayed.get_body(("plain",)).get_content()  # type: ignore[union-attr]

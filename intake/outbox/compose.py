@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from intake.config import Settings
 from intake.models import InboundMessage, OutboundMessage, Party, Ticket
-from intake.outbox.mime import serialise
+from intake.outbox.mime import OutboundAttachment, serialise
 from intake.sanitize import header_text
 
 # Printable ASCII only: an address we cannot put on an SMTP command line is not answered.
@@ -110,6 +110,7 @@ def build_message(
     references: tuple[str, ...],
     auto_submitted: str | None,
     reply_to: str | None = None,
+    attachments: tuple[OutboundAttachment, ...] = (),
 ) -> bytes:
     """The email's bytes. Every header value is ours, or passed header_text and RFC 2047."""
     organisation = settings.organisation
@@ -130,7 +131,7 @@ def build_message(
     if auto_submitted:
         headers.append(("Auto-Submitted", auto_submitted))
         headers.append(("X-Auto-Response-Suppress", "All"))
-    return serialise(headers, rendered.text, rendered.html)
+    return serialise(headers, rendered.text, rendered.html, attachments)
 
 
 async def queue_email(
@@ -146,6 +147,7 @@ async def queue_email(
     auto_submitted: str | None = "auto-replied",
     reply_to: str | None = None,
     party: Party | None = None,
+    attachments: tuple[OutboundAttachment, ...] = (),
 ) -> OutboundMessage:
     """Render and store one outbound email; the delivery job sends it later."""
     rendered = render(settings.paths.templates, kind, context)
@@ -159,6 +161,7 @@ async def queue_email(
         references=references,
         auto_submitted=auto_submitted,
         reply_to=reply_to,
+        attachments=attachments,
     )
     return await OutboundMessage.create(
         kind=kind,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from dataclasses import dataclass
 from email.header import Header
+from email.utils import encode_rfc2231
 
 MAX_7BIT_LINE = 900
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -41,14 +43,57 @@ def _body(text: str, subtype: str) -> tuple[list[str], bytes]:
     return headers, base64.encodebytes(text.encode("utf-8"))
 
 
+def _head(headers: list[tuple[str, str]]) -> bytes:
+    lines = [f"{name}: {_header_value(value)}" for name, value in headers]
+    return ("\n".join([*lines, "MIME-Version: 1.0"]) + "\n\n").encode("ascii")
+
+
 def _header_value(value: str) -> str:
     """Non-ASCII text as RFC 2047 encoded words; address headers arrive already encoded."""
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
-def serialise(headers: list[tuple[str, str]], text: str, html: str | None) -> bytes:
+@dataclass(frozen=True)
+class OutboundAttachment:
+    filename: str  # already made safe to show (sanitize.display_filename)
+    content_type: str  # type/subtype, from inbound mail: checked here
+    payload: bytes
+
+
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+def _attachment_part(attachment: OutboundAttachment, boundary: str) -> bytes:
+    content_type = attachment.content_type.lower()
+    if not _CONTENT_TYPE.match(content_type):
+        content_type = "application/octet-stream"
+    name = encode_rfc2231(attachment.filename, "utf-8")
+    headers = [
+        f"--{boundary}",
+        f"Content-Type: {content_type}",
+        "Content-Transfer-Encoding: base64",
+        f"Content-Disposition: attachment; filename*={name}",
+    ]
+    return ("\n".join(headers) + "\n\n").encode("ascii") + base64.encodebytes(attachment.payload)
+
+
+def serialise(
+    headers: list[tuple[str, str]],
+    text: str,
+    html: str | None,
+    attachments: tuple[OutboundAttachment, ...] = (),
+) -> bytes:
     """The whole message. Header values must be free of line breaks (header_text sees to that);
-    non-ASCII ones are encoded here as unstructured text."""
+    non-ASCII ones are encoded here as unstructured text. With attachments, the body (text, or
+    text and HTML) is the first part of a multipart/mixed message."""
+    if attachments:
+        boundary = f"=_intake_mixed_{uuid.uuid4().hex}"
+        mixed = [*headers, ("Content-Type", f'multipart/mixed; boundary="{boundary}"')]
+        body = serialise([], text, html).removeprefix(b"MIME-Version: 1.0\n")
+        out = [_head(mixed), f"--{boundary}\n".encode("ascii"), body, b"\n"]
+        out += [_attachment_part(a, boundary) + b"\n" for a in attachments]
+        out.append(f"--{boundary}--\n".encode("ascii"))
+        return b"".join(out)
     lines = [f"{name}: {_header_value(value)}" for name, value in headers]
     lines.append("MIME-Version: 1.0")
     if html is None:

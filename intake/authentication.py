@@ -10,7 +10,6 @@ decides.
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses
 
 from intake.config import Settings
 from intake.parse import ParsedMessage
@@ -50,7 +49,7 @@ def authentication_problem(message: ParsedMessage, settings: Settings) -> str | 
     headers = _trusted_headers(message, settings)
     if not headers:
         return None
-    if len(getaddresses([message.header("From") or ""])) > 1:
+    if message.from_count > 1:
         return "the message names more than one From address"
     from_domain = message.from_.email.rsplit("@", 1)[-1] if message.from_ else ""
     seen = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -20,13 +19,9 @@ from intake.config import Settings
 from intake.errors import IntakeError, OnboardingRequired
 from intake.mailbox import Key, Mailbox, open_mailbox
 from intake.models import InboundMessage, MailboxState
+from intake.parse import message_id
 
 log = logging.getLogger("intake.fetch")
-
-_MESSAGE_ID = re.compile(
-    rb"^Message-ID:[ \t]*(<[^>\x00-\x20\x7f]{1,900}>)", re.IGNORECASE | re.MULTILINE
-)
-
 
 @dataclass
 class FetchStats:
@@ -39,15 +34,6 @@ class FetchStats:
 def chunks(items: Sequence[Key], size: int) -> Iterator[list[Key]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
-
-
-def message_id_of(raw: bytes) -> str | None:
-    """The Message-ID, read cheaply from the bytes (full parsing happens later)."""
-    header_end = raw.find(b"\n\n")
-    if header_end == -1:
-        header_end = raw.find(b"\r\n\r\n")
-    match = _MESSAGE_ID.search(raw[: header_end if header_end != -1 else None])
-    return match.group(1).decode("utf-8", "replace") if match else None
 
 
 async def _current_state(mailbox: Mailbox, uidvalidity: int | None) -> MailboxState:
@@ -101,7 +87,7 @@ async def _store(
                 raw_bytes=raw,
                 size=len(raw),
                 sha256=hashlib.sha256(raw).hexdigest(),
-                message_id=message_id_of(raw),
+                message_id=message_id(raw),
                 mailbox=mailbox.identity,
                 folder=mailbox.folder,
                 uidvalidity=uidvalidity,

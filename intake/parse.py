@@ -28,6 +28,7 @@ import mailparser
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
 _HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$", re.DOTALL)
 _MSGID = re.compile(r"<[^<>\s]+>")
+MAX_MESSAGE_ID = 900  # longer is not a Message-ID anyone will quote back
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([qQbB])\?([^?\s]*)\?=")
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 _CHARSET = re.compile(r"""charset\s*=\s*"?([^";\s]+)""", re.IGNORECASE)
@@ -76,6 +77,9 @@ class ParsedMessage:
     # The first From address as written, lowercased, even when it cannot be answered: a bare
     # local part (`<MAILER-DAEMON>`) or "" for the null address `<>`. `from_` needs a domain.
     from_address: str = ""
+    # How many addresses From names: more than one is legal but rare, and ambiguous for checks
+    # of who sent it (DMARC judges one of them).
+    from_count: int = 1
 
     def header(self, name: str) -> str | None:
         """The first header of that name (case-insensitive), or None."""
@@ -307,10 +311,12 @@ def _address_pairs(values: list[str]) -> list[tuple[str, str]]:
 
 
 def _addresses(values: list[str]) -> tuple[Address, ...]:
+    return _writable(_address_pairs(values))
+
+
+def _writable(pairs: list[tuple[str, str]]) -> tuple[Address, ...]:
     """Only addresses that can be written to: they have a domain."""
-    return tuple(
-        Address(name=name, email=email) for name, email in _address_pairs(values) if "@" in email
-    )
+    return tuple(Address(name=name, email=email) for name, email in pairs if "@" in email)
 
 
 def _from_address(values: list[str]) -> str:
@@ -320,6 +326,16 @@ def _from_address(values: list[str]) -> str:
 
 def _msgids(value: str | None) -> tuple[str, ...]:
     return tuple(_MSGID.findall(value or ""))
+
+
+def _message_id(texts: Sequence[tuple[str, str]]) -> str | None:
+    found = next(iter(_msgids(_first(texts, "Message-ID"))), None)
+    return found if found is not None and len(found) <= MAX_MESSAGE_ID else None
+
+
+def message_id(raw: bytes) -> str | None:
+    """The Message-ID, read from the header block only (fetch stores it before parsing)."""
+    return _message_id(_unfolded_texts(raw))
 
 
 def _date(value: str | None) -> datetime | None:
@@ -433,7 +449,8 @@ def _parse(raw: bytes) -> ParsedMessage:
     texts = _unfolded_texts(raw)
     headers = tuple((name, decode_words(value)) for name, value in texts)
     body = _body(raw)
-    from_ = _addresses(_values(texts, "From"))
+    from_pairs = _address_pairs(_values(texts, "From"))
+    from_ = _writable(from_pairs)
     return ParsedMessage(
         from_=from_[0] if from_ else None,
         reply_to=_addresses(_values(texts, "Reply-To")),
@@ -441,7 +458,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         cc=_addresses(_values(texts, "Cc")),
         subject=(_first(headers, "Subject") or "").strip(),
         date=_date(_first(texts, "Date")),
-        message_id=next(iter(_msgids(_first(texts, "Message-ID"))), None),
+        message_id=_message_id(texts),
         in_reply_to=_msgids(_first(texts, "In-Reply-To")),
         references=_msgids(" ".join(_values(texts, "References"))),
         text=body.text,
@@ -451,4 +468,5 @@ def _parse(raw: bytes) -> ParsedMessage:
         content_type=body.content_type or _declared_type(_first(texts, "Content-Type")),
         defects=body.defects,
         from_address=_from_address(_values(texts, "From")),
+        from_count=len(from_pairs),
     )

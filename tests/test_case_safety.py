@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from intake.authentication import authentication_problem
 from intake.config import Settings
 from intake.cycle import poll_once, running
 from intake.models import EventKind, OutboundMessage, Party, TeamMember, Ticket, TicketEvent
+from intake.parse import parse_message
 from tests.servers import Dovecot, SmtpSink
 from tests.support import base_settings, make_mail, settings_from
 from tests.test_conversations import Mailroom, mailroom, open_case, reply, to_only
@@ -204,3 +206,14 @@ async def test_team_changes_reach_open_cases_at_start(tmp_path: Any) -> None:
         assert (await Party.get(ticket=ticket, email="carol@example.org")).excluded
         handover = await OutboundMessage.get(kind="handover")
         assert handover.recipients == [stays]
+
+
+def test_a_comma_inside_an_encoded_name_is_still_one_from_address(tmp_path: Any) -> None:
+    """Counting From addresses after decoding encoded words once refused such team replies."""
+    settings = settings_from(tmp_path, base_settings(tmp_path))
+    raw = (
+        b"From: =?utf-8?q?Lead=2C_Alice?= <alice@example.org>\n"
+        b"Authentication-Results: mx.example.org; dmarc=pass header.from=example.org\n"
+        b"Subject: Re: x\n\nPlease tell us more.\n"
+    )
+    assert authentication_problem(parse_message(raw), settings) is None

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from intake.parse import Address, ParsedMessage, decode_words, parse_message, raw_headers
+from intake.parse import (
+    Address,
+    ParsedMessage,
+    decode_words,
+    message_id,
+    parse_message,
+    raw_headers,
+)
 from tests.support import CORPORA, make_mail
 
 STALWART = CORPORA / "stalwart-mail-parser" / "eml"
@@ -239,6 +246,19 @@ def test_in_reply_to_and_references_are_lists_of_message_ids() -> None:
         "<middle@example.org>",
         "<parent@example.org>",
     )
+
+
+def test_fetch_reads_the_same_message_id_as_the_parser_even_when_folded() -> None:
+    raw = b"From: sam@example.net\r\nMessage-ID:\r\n <folded@example.net>\r\n\r\nHello.\r\n"
+    assert message_id(raw) == parse_message(raw).message_id == "<folded@example.net>"
+    assert message_id(b"Message-ID: <" + b"x" * 950 + b"@example.net>\n\nHi") is None
+
+
+def test_from_counts_its_addresses_without_splitting_encoded_names() -> None:
+    one = parse(b"From: =?utf-8?q?Doe=2C_John?= <john@example.org>")
+    assert one.from_count == 1
+    two = parse(b"From: john@example.org, eve@example.com")
+    assert two.from_count == 2
 
 
 def test_missing_or_bare_message_ids_give_nothing() -> None:

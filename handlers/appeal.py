@@ -16,9 +16,9 @@ from datetime import timedelta
 from handlers.base import HandlerContext, HandlerResult
 from handlers.report import open_case_record, send_assignment, why_not_answer
 from intake.cases import exclude_member, excluded_emails, mail_party, note
-from intake.config import parse_duration
-from intake.conflicts import named_members
+from intake.config import Settings, parse_duration
 from intake.models import (
+    DECIDED,
     EventKind,
     OutboundMessage,
     Outcome,
@@ -27,16 +27,9 @@ from intake.models import (
     TeamMember,
     Ticket,
     TicketEvent,
-    TicketStatus,
 )
 from intake.phrases import case_reference
 from intake.sanitize import db_text, header_text, human_duration
-
-DECIDED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
-
-
-def _sender(context: HandlerContext) -> str:
-    return context.message.from_.email.lower() if context.message.from_ else ""
 
 
 async def _is_party(ticket: Ticket, sender: str) -> bool:
@@ -50,7 +43,7 @@ async def find_original(context: HandlerContext) -> tuple[Ticket | None, str]:
     thread = context.thread
     if thread is not None and thread.party is not None and thread.ticket is not None:
         return thread.ticket, f"the {thread.party.role}'s reply address"
-    sender = _sender(context)
+    sender = context.message.from_email
     prefix = context.settings.organisation.ticket_prefix
     message = context.message
     if message.sender is None or message.sender.email.lower() != sender:
@@ -93,14 +86,12 @@ def _refusal(context: HandlerContext, original: Ticket) -> str | None:
     return None
 
 
-async def _reviewer(context: HandlerContext, original: Ticket) -> TeamMember | None:
-    """A lead who did not decide the original, is not excluded from it, is not named here."""
-    barred = await excluded_emails(original)
-    barred |= {c.member.email for c in named_members(context.settings, context.message)}
-    if original.resolved_by:
-        barred.add(original.resolved_by)
-    for lead in context.settings.leads:
-        if lead.email not in barred:
+async def _reviewer(settings: Settings, appeal: Ticket) -> TeamMember | None:
+    """The first active lead the appeal does not exclude: by then it excludes the members the
+    appeal names, the members excluded from the original case, and whoever decided it."""
+    excluded = await excluded_emails(appeal)
+    for lead in settings.leads:
+        if lead.email not in excluded:
             member = await TeamMember.get_or_none(email=lead.email, active=True)
             if member is not None:
                 return member
@@ -152,7 +143,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
         refused = _refusal(context, original)
         if refused is not None:
             await _record_attempt(context, original, refused)
-            party = await Party.filter(ticket=original, email=_sender(context)).first()
+            party = await Party.filter(ticket=original, email=context.message.from_email).first()
             if answer and party is not None and not await _answered_today(context, party):
                 await mail_party(
                     settings,
@@ -178,7 +169,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
     )
     if original is not None:
         await _carry_over_exclusions(original, ticket)
-    reviewer = await _reviewer(context, original) if original else await _any_lead(context)
+    reviewer = await _reviewer(settings, ticket)
     if reviewer is not None and not context.inbound.quiet:
         ticket.assignee = reviewer
         await ticket.save(update_fields=["assignee_id"])
@@ -214,11 +205,3 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
     holder = reviewer.email if reviewer else "nobody (no eligible lead)"
     reason = f"{context.verdict.reason}; appeal {about}; assigned to {holder}"
     return HandlerResult(Outcome.TICKET_CREATED, reason, ticket)
-
-
-async def _any_lead(context: HandlerContext) -> TeamMember | None:
-    barred = {c.member.email for c in named_members(context.settings, context.message)}
-    for lead in context.settings.leads:
-        if lead.email not in barred:
-            return await TeamMember.get_or_none(email=lead.email, active=True)
-    return None

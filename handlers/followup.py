@@ -10,7 +10,7 @@ from __future__ import annotations
 from handlers.base import HandlerContext, HandlerResult
 from intake.cases import (
     eligible_assignee,
-    exclude_member,
+    exclude_named,
     excluded_emails,
     hand_over,
     mail_party,
@@ -20,8 +20,16 @@ from intake.cases import (
     store_attachments,
 )
 from intake.commands import parse_command
-from intake.conflicts import named_members
-from intake.models import EventKind, Outcome, Party, TeamMember, Ticket, TicketEvent, TicketStatus
+from intake.conflicts import named_members_in
+from intake.models import (
+    DECIDED,
+    EventKind,
+    Outcome,
+    Party,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
 from intake.phrases import Places
 from intake.quotes import new_text
 from intake.sanitize import db_text, sanitize_html
@@ -38,7 +46,7 @@ async def _update_status(context: HandlerContext, ticket: Ticket) -> str:
     elif before == TicketStatus.WAITING:
         after = TicketStatus.INVESTIGATING
         said = ""
-    elif before in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+    elif before in DECIDED:
         return f"This case is {before}; it stays {before}."
     else:
         return ""
@@ -55,8 +63,8 @@ async def _update_status(context: HandlerContext, ticket: Ticket) -> str:
 
 
 async def _exclude_newly_named(context: HandlerContext, ticket: Ticket, text: str) -> list[str]:
-    """A member the new text names is kept from the case from now on; if they held it, it goes
-    to the next eligible member (or the outside contact)."""
+    """A member the new text names is kept from the case from now on; if they held it, the case
+    is left unheld, for the next eligible member (or the outside contact) to be brought in."""
     message = context.message
     texts = Places(
         {
@@ -65,18 +73,13 @@ async def _exclude_newly_named(context: HandlerContext, ticket: Ticket, text: st
             "attachment_names": "\n".join(a.filename for a in message.attachments),
         }
     )
-    already = await excluded_emails(ticket)
-    excluded = []
-    for conflict in named_members(context.settings, message, texts):
-        member = await TeamMember.get_or_none(email=conflict.member.email)
-        if member is None or member.email in already:
-            continue
-        await exclude_member(ticket, member, str(conflict))
-        excluded.append(str(conflict))
-        if ticket.assignee_id == member.id:  # type: ignore[attr-defined]
-            ticket.assignee = None
-            await ticket.save(update_fields=["assignee_id", "updated_at"])
-    return excluded
+    conflicts = named_members_in(context.settings, texts)
+    skip = await excluded_emails(ticket) if conflicts else set()
+    excluded = await exclude_named(ticket, conflicts, skip=skip)
+    if any(member.id == ticket.assignee_id for member in excluded):  # type: ignore[attr-defined]
+        ticket.assignee = None
+        await ticket.save(update_fields=["assignee_id", "updated_at"])
+    return [str(c) for c in conflicts if c.member.email in {m.email for m in excluded}]
 
 
 async def _bring_in_member_on_duty(context: HandlerContext, ticket: Ticket, text: str) -> list[str]:

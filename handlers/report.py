@@ -13,7 +13,7 @@ from typing import Any
 from handlers.base import HandlerContext, HandlerResult
 from intake.cases import (
     eligible_assignee,
-    exclude_member,
+    exclude_named,
     mail_party,
     mail_team,
     note,
@@ -22,7 +22,7 @@ from intake.cases import (
     team_party,
 )
 from intake.config import Settings
-from intake.conflicts import named_members
+from intake.conflicts import Conflict, named_members
 from intake.models import (
     EventKind,
     OutboundMessage,
@@ -186,10 +186,11 @@ async def open_case_record(
     acknowledged: bool = False,
     refers_to: Ticket | None = None,
     assignee: TeamMember | None = None,
+    conflicts: list[Conflict] | None = None,
 ) -> tuple[Ticket, Party | None, list[dict[str, Any]], list[str]]:
     """A new case from this message: the ticket, its sender as the reporter party, the message as
     the first thread entry, its attachments (as template rows), and the members it names, who
-    are excluded from it at once (why, one line each)."""
+    are excluded from it at once (why, one line each). Pass `conflicts` when they are known."""
     settings, message = context.settings, context.message
     reporter = message.from_
     ticket = await Ticket.create(
@@ -215,24 +216,10 @@ async def open_case_record(
         party=party,
     )
     attachments = await store_attachments(settings, message, context.inbound, ticket, event)
-    excluded = await _exclude_named(context, ticket)
-    return ticket, party, attachments, excluded
-
-
-def named_emails(context: HandlerContext) -> set[str]:
-    """The addresses of the members the message names (see intake.conflicts)."""
-    return {conflict.member.email for conflict in named_members(context.settings, context.message)}
-
-
-async def _exclude_named(context: HandlerContext, ticket: Ticket) -> list[str]:
-    """Keep the case from every member the message names (see intake.conflicts)."""
-    excluded = []
-    for conflict in named_members(context.settings, context.message):
-        member = await TeamMember.get_or_none(email=conflict.member.email)
-        if member is not None:
-            await exclude_member(ticket, member, str(conflict))
-            excluded.append(str(conflict))
-    return excluded
+    if conflicts is None:
+        conflicts = named_members(settings, message)
+    await exclude_named(ticket, conflicts)
+    return ticket, party, attachments, [str(conflict) for conflict in conflicts]
 
 
 def _readers(settings: Settings, assignee: TeamMember | None, alerted: list[str]) -> list[str]:
@@ -259,7 +246,9 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         settings.classification.urgent_where,
         places(message),
     )
-    assignee = await eligible_assignee(settings, None, context.now, excluded=named_emails(context))
+    conflicts = named_members(settings, message)
+    named = {conflict.member.email for conflict in conflicts}
+    assignee = await eligible_assignee(settings, None, context.now, excluded=named)
     ticket, party, attachments, excluded = await open_case_record(
         context,
         kind=kind,
@@ -268,6 +257,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         acknowledged=not_acknowledged is None,
         refers_to=pointed_at,
         assignee=assignee,
+        conflicts=conflicts,
     )
     reason = f"{context.verdict.reason}; " + (
         f"assigned to {assignee.email}" if assignee else "not assigned"

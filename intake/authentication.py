@@ -35,7 +35,7 @@ def _aligned(signing_domain: str, from_domain: str) -> bool:
 
 
 def _trusted_headers(message: ParsedMessage, settings: Settings) -> list[str]:
-    headers = [value for name, value in message.headers if name.lower() == "authentication-results"]
+    headers = message.headers_named("Authentication-Results")
     trusted = {server.lower() for server in settings.conversations.trusted_authserv_ids}
     if trusted:
         return [header for header in headers if _authserv_id(header) in trusted]

@@ -11,6 +11,7 @@ from typing import Any
 
 from intake.blobs import store_blob
 from intake.config import Settings
+from intake.conflicts import Conflict
 from intake.models import (
     Attachment,
     EventKind,
@@ -78,6 +79,22 @@ async def exclude_member(ticket: Ticket, member: TeamMember, reason: str) -> Par
     party.excluded_reason = db_text(reason, 2000)
     await party.save(update_fields=["excluded", "excluded_reason"])
     return party
+
+
+async def exclude_named(
+    ticket: Ticket, conflicts: list[Conflict], *, skip: set[str] | frozenset[str] = frozenset()
+) -> list[TeamMember]:
+    """Exclude every member these conflicts name (but those in `skip`) from the case; returns
+    the members excluded now."""
+    excluded = []
+    for conflict in conflicts:
+        if conflict.member.email in skip:
+            continue
+        member = await TeamMember.get_or_none(email=conflict.member.email)
+        if member is not None:
+            await exclude_member(ticket, member, str(conflict))
+            excluded.append(member)
+    return excluded
 
 
 async def eligible_assignee(

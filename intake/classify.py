@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from intake.config import KindRule
-from intake.models import PartyRole, TicketStatus
+from intake.models import DECIDED, PartyRole
 from intake.parse import ParsedMessage
 from intake.phrases import case_reference, find, places
 from intake.threading import ThreadLink
@@ -91,6 +91,7 @@ LIST_SOFTWARE_HEADERS = (
     "X-Mailing-List",
     "Mailing-List",
 )
+_LIST_SOFTWARE = frozenset(name.lower() for name in LIST_SOFTWARE_HEADERS)
 # Autoresponder headers; a value, when given, must start the header's value (case-insensitive).
 VENDOR_AUTO_REPLY_HEADERS: Mapping[str, str] = {
     "X-Autoreply": "",
@@ -120,9 +121,8 @@ def _role_addresses(message: ParsedMessage) -> list[str]:
 
 def rule_own_address(message: ParsedMessage, context: ClassifyContext) -> Verdict | None:
     """Mail from our own address is never a report: answering it would be talking to ourselves."""
-    own = {address.lower() for address in context.own_addresses}
     for address in (message.from_address, message.from_.email if message.from_ else ""):
-        if address and address in own:
+        if address and address in context.own_addresses:
             return _verdict(Kind.OWN_ADDRESS, f"sent from our own address {address}", "own_address")
     return None
 
@@ -177,9 +177,8 @@ def rule_precedence(message: ParsedMessage, _: ClassifyContext) -> Verdict | Non
 
 
 def rule_list_headers(message: ParsedMessage, _: ClassifyContext) -> Verdict | None:
-    software = {name.lower() for name in LIST_SOFTWARE_HEADERS}
     for name, _value in message.headers:
-        if name.lower().startswith("list-") or name.lower() in software:
+        if name.lower().startswith("list-") or name.lower() in _LIST_SOFTWARE:
             return _verdict(Kind.BULK, f"mailing-list header {name}", "list_headers")
     return None
 
@@ -274,10 +273,7 @@ def rule_appeal(message: ParsedMessage, context: ClassifyContext) -> Verdict | N
     a case still open is a follow-up, whatever its words."""
     thread = context.thread
     if thread is not None and thread.party is not None:
-        decided = thread.ticket is not None and thread.ticket.status in (
-            TicketStatus.RESOLVED,
-            TicketStatus.CLOSED,
-        )
+        decided = thread.ticket is not None and thread.ticket.status in DECIDED
         if thread.party.role == PartyRole.TEAM or not decided:
             return None
     return _kind_verdict(message, context, {Kind.APPEAL}, "appeal")

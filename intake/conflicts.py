@@ -26,11 +26,9 @@ class Conflict:
         return f"{self.member.email} is named: {self.evidence}"
 
 
-def named_members(
-    settings: Settings, message: ParsedMessage, texts: Places | None = None
-) -> list[Conflict]:
-    """The members the message names; `texts` replaces its places (a reply's new text only)."""
-    return named_members_in(settings, texts or places(message))
+def named_members(settings: Settings, message: ParsedMessage) -> list[Conflict]:
+    """The members the message names."""
+    return named_members_in(settings, places(message))
 
 
 def named_members_in(settings: Settings, texts: Places) -> list[Conflict]:

@@ -22,18 +22,17 @@ from tortoise.transactions import in_transaction
 from intake.cases import excluded_emails, mail_party, reporter_party, team_party
 from intake.config import Settings, parse_duration
 from intake.models import (
+    DECIDED,
     InboundMessage,
     OutboundMessage,
     Reminder,
     TeamMember,
     Ticket,
-    TicketStatus,
 )
 from intake.roster import shift_at
 from intake.sanitize import human_duration
 
 TEMPLATE = "reminder"
-ENDED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 HOW_TO_ANSWER = (
     "To answer the reporter, reply to this email: only what you write is sent to them, from the"
     " team's address. Start your reply with #note to keep it internal, or #help for the commands."
@@ -193,7 +192,7 @@ async def run_deadlines(settings: Settings, now: datetime) -> list[str]:
     async with in_transaction():
         due = (
             await Ticket.filter(created_at__lte=now - earliest)
-            .exclude(status__in=ENDED)
+            .exclude(status__in=DECIDED)
             .exclude(kind="general")  # not a report: nobody owes its sender a response
             # cases imported by `intake backfill --no-replies`: old mail, taken up at leisure
             .exclude(id__in=Subquery(quiet.values("ticket_id")))

@@ -23,6 +23,7 @@ from intake.parse import message_id
 
 log = logging.getLogger("intake.fetch")
 
+
 @dataclass
 class FetchStats:
     seen: int = 0

@@ -46,6 +46,10 @@ class TicketStatus(StrEnum):
     CLOSED = "closed"
 
 
+# A case with a decision, or closed: what appeals look for and reminders leave alone.
+DECIDED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+
+
 class EventKind(StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"

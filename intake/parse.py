@@ -86,6 +86,16 @@ class ParsedMessage:
         lowered = name.lower()
         return next((value for key, value in self.headers if key.lower() == lowered), None)
 
+    def headers_named(self, *names: str) -> list[str]:
+        """The values of every header with one of these names (case-insensitive), in order."""
+        wanted = {name.lower() for name in names}
+        return [value for key, value in self.headers if key.lower() in wanted]
+
+    @property
+    def from_email(self) -> str:
+        """The first writable From address (already lowercased), or ""."""
+        return self.from_.email if self.from_ else ""
+
     @property
     def sender(self) -> Address | None:
         """Who a reply goes to: the first Reply-To, else From."""

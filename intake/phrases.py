@@ -56,9 +56,10 @@ class Places:
         return self._normal[place]
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=2)
 def places(message: ParsedMessage) -> Places:
-    """Shared by the classifier, the urgency check and the conflict check of one message."""
+    """Shared by the classifier, the urgency check and the conflict check of one message (they
+    run one message at a time, so a tiny cache holds no more than the message in hand)."""
     return Places(
         {
             "subject": message.subject,

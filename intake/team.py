@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from intake.cases import eligible_assignee, exclude_member, hand_over, note
+from intake.cases import eligible_assignee, exclude_named, hand_over, note
 from intake.config import Settings
 from intake.conflicts import named_members_in
-from intake.models import EventKind, Party, TeamMember, Ticket, TicketEvent, TicketStatus
+from intake.models import DECIDED, EventKind, Party, TeamMember, Ticket, TicketEvent
 from intake.phrases import Places
-
-DECIDED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
 async def sync_team(settings: Settings) -> None:
@@ -47,27 +45,19 @@ async def recheck_open_cases(settings: Settings, now: datetime) -> None:
     if not tickets:
         return
     texts = await _first_texts(tickets)
-    involved = {
-        (int(ticket_id), str(email))
-        for ticket_id, email in await Party.filter(
-            ticket_id__in=[t.id for t in tickets]
-        ).values_list("ticket_id", "email")
-    }
-    members = {m.email: m for m in await TeamMember.all()}
+    involved: dict[int, set[str]] = {}
+    for ticket_id, email in await Party.filter(ticket_id__in=[t.id for t in tickets]).values_list(
+        "ticket_id", "email"
+    ):
+        involved.setdefault(int(ticket_id), set()).add(str(email))
+    members = {m.id: m for m in await TeamMember.all()}
     for ticket in tickets:
         places = Places({"subject": ticket.subject, "body": texts.get(ticket.id, "")})
-        for conflict in named_members_in(settings, places):
-            email = conflict.member.email
-            if (ticket.id, email) not in involved and email in members:
-                await exclude_member(ticket, members[email], f"{conflict} (found at start)")
-        holder = members.get(_assignee_email(ticket, members) or "")
+        conflicts = named_members_in(settings, places)
+        await exclude_named(ticket, conflicts, skip=involved.get(ticket.id, set()))
+        holder = members.get(ticket.assignee_id)  # type: ignore[attr-defined]
         if holder is not None and not holder.active:
             await _pass_on(settings, ticket, holder, now)
-
-
-def _assignee_email(ticket: Ticket, members: dict[str, TeamMember]) -> str | None:
-    assignee_id = ticket.assignee_id  # type: ignore[attr-defined]
-    return next((m.email for m in members.values() if m.id == assignee_id), None)
 
 
 async def _pass_on(settings: Settings, ticket: Ticket, left: TeamMember, now: datetime) -> None:

@@ -37,15 +37,6 @@ class ThreadLink:
     forged: str | None = None
 
 
-def _sender(message: ParsedMessage) -> str:
-    return message.from_.email.lower() if message.from_ else ""
-
-
-def _recipient_values(message: ParsedMessage) -> list[str]:
-    wanted = {name.lower() for name in RECIPIENT_HEADERS}
-    return [value for name, value in message.headers if name.lower() in wanted]
-
-
 async def _party_for_sender(ticket: Ticket, sender: str) -> Party | None:
     """The sender's party on the case: the address matches, or the sender is its reporter."""
     if not sender:
@@ -59,7 +50,9 @@ async def _party_for_sender(ticket: Ticket, sender: str) -> Party | None:
 
 async def _by_token(settings: Settings, message: ParsedMessage) -> ThreadLink | None:
     candidates = [
-        token for value in _recipient_values(message) for token in tokens_in(settings, value)
+        token
+        for value in message.headers_named(*RECIPIENT_HEADERS)
+        for token in tokens_in(settings, value)
     ]
     if not candidates:
         return None
@@ -76,7 +69,7 @@ async def _by_token(settings: Settings, message: ParsedMessage) -> ThreadLink | 
             continue
         if token is None:
             continue
-        link = await _check_token(token, _sender(message), candidate)
+        link = await _check_token(token, message.from_email, candidate)
         if link.forged is None:
             return link
         refused = refused or link
@@ -141,5 +134,5 @@ async def find_thread(settings: Settings, message: ParsedMessage) -> ThreadLink 
     if ticket is None:
         return None
     return ThreadLink(
-        ticket=ticket, via=via, party=await _party_for_sender(ticket, _sender(message))
+        ticket=ticket, via=via, party=await _party_for_sender(ticket, message.from_email)
     )

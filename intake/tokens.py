@@ -22,6 +22,7 @@ import re
 import secrets
 import stat
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,12 +86,19 @@ def reply_address(settings: Settings, key: bytes, token: ReplyToken) -> str:
 def tokens_in(settings: Settings, text: str) -> list[str]:
     """The tokens of our reply addresses written anywhere in `text` (a header's value)."""
     organisation = settings.organisation
-    pattern = re.compile(
-        rf"(?<![\w.+=-]){re.escape(organisation.local_part)}{re.escape(organisation.reply_separator)}"
-        rf"([0-9A-Za-z-]+)@{re.escape(organisation.domain)}\b",
-        re.IGNORECASE,
+    pattern = _reply_addresses(
+        organisation.local_part, organisation.reply_separator, organisation.domain
     )
     return pattern.findall(text)
+
+
+@lru_cache(maxsize=8)
+def _reply_addresses(local_part: str, separator: str, domain: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?<![\w.+=-]){re.escape(local_part)}{re.escape(separator)}"
+        rf"([0-9A-Za-z-]+)@{re.escape(domain)}\b",
+        re.IGNORECASE,
+    )
 
 
 def redact(text: str) -> str:

@@ -80,6 +80,7 @@ def new_message_id(settings: Settings) -> str:
     return f"<intake.{uuid.uuid4().hex}@{settings.organisation.domain}>"
 
 
+@lru_cache(maxsize=8)
 def _ours(domain: str) -> re.Pattern[str]:
     """The shape of the Message-IDs new_message_id makes for this domain."""
     return re.compile(rf"<intake\.[^@<>\s]+@{re.escape(domain)}>", re.IGNORECASE)

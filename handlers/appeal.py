@@ -11,16 +11,13 @@ that asks for the reference. Nothing of the original case is ever shown to the a
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from handlers.base import HandlerContext, HandlerResult
 from handlers.report import open_case_record, send_assignment, why_not_answer
-from intake.cases import exclude_member, excluded_emails, mail_party, note
+from intake.cases import exclude_member, excluded_emails, mail_party, note, sent_today
 from intake.config import Settings, parse_duration
 from intake.models import (
     DECIDED,
     EventKind,
-    OutboundMessage,
     Outcome,
     Party,
     PartyRole,
@@ -114,13 +111,6 @@ async def _carry_over_exclusions(original: Ticket, appeal: Ticket) -> None:
             await exclude_member(appeal, member, reason)
 
 
-async def _answered_today(context: HandlerContext, party: Party) -> bool:
-    """One refusal a day per party: an autoresponder echoing "appeal" cannot start a loop."""
-    return await OutboundMessage.filter(
-        party=party, kind="appeal_refused", created_at__gte=context.now - timedelta(days=1)
-    ).exists()
-
-
 async def _record_attempt(context: HandlerContext, original: Ticket, why: str) -> None:
     await TicketEvent.create(
         ticket=original,
@@ -144,7 +134,8 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
         if refused is not None:
             await _record_attempt(context, original, refused)
             party = await Party.filter(ticket=original, email=context.message.from_email).first()
-            if answer and party is not None and not await _answered_today(context, party):
+            # One refusal a day per party: an autoresponder echoing "appeal" cannot start a loop.
+            if answer and party and not await sent_today(party, "appeal_refused", context.now):
                 await mail_party(
                     settings,
                     original,

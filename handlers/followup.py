@@ -86,19 +86,9 @@ async def _bring_in_member_on_duty(context: HandlerContext, ticket: Ticket, text
     """Nobody holds the case (general mail, say): the member on duty gets it with the reply."""
     holder = await eligible_assignee(context.settings, ticket, context.now)
     if holder is None:
-        if await outside_contact(context.settings, ticket) is None:
-            await refer_outside(
-                context.settings,
-                ticket,
-                "every member of the team who is available is named in it",
-                {
-                    "reporter": context.message.from_address or "(no sender address)",
-                    "subject": ticket.subject,
-                    "received": ticket.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-                    "text": text,
-                    "attachments": [],
-                },
-            )
+        await refer_outside(
+            context.settings, ticket, "every member of the team who is available is named in it"
+        )
         return []
     await hand_over(context.settings, ticket, holder, "a reply came on a case nobody held", text)
     return [holder.email]

@@ -39,7 +39,7 @@ async def handle_general(context: HandlerContext) -> HandlerResult:
             auto_submitted="auto-generated",
         )
         reason += f"; passed to {contact}"
-    else:
+    elif contact is None:
         reason += "; recorded only (no general_contact)"
     if reporter is not None and not_answered is None:
         await mail_party(

@@ -12,11 +12,13 @@ from typing import Any
 
 from handlers.base import HandlerContext, HandlerResult
 from intake.cases import (
+    TIME_FORMAT,
     eligible_assignee,
     exclude_named,
     mail_party,
     mail_team,
     note,
+    own_or_team_address,
     refer_outside,
     store_attachments,
     team_party,
@@ -39,7 +41,6 @@ from intake.phrases import find, places
 from intake.sanitize import db_text, header_text, human_duration, sanitize_html
 from intake.threading import Via
 from intake.tickets import next_reference
-from intake.tokens import tokens_in
 
 REPORT = "report"
 CASE_KINDS = ("report", "retaliation")  # kinds this handler opens cases of
@@ -53,19 +54,6 @@ FORWARDED_BOUNCE = re.compile(
 RATE_NOTICE = "rate_notice"
 
 
-async def _send(
-    context: HandlerContext,
-    ticket: Ticket,
-    party: Party,
-    kind: str,
-    variables: dict[str, Any],
-    *,
-    internal: bool,
-    **options: Any,
-) -> None:
-    await mail_party(context.settings, ticket, party, kind, variables, internal=internal, **options)
-
-
 async def _answer_sender(
     context: HandlerContext,
     ticket: Ticket,
@@ -74,8 +62,8 @@ async def _answer_sender(
     variables: dict[str, Any],
 ) -> None:
     """An automatic email to whoever sent the report, threaded on their message."""
-    await _send(
-        context,
+    await mail_party(
+        context.settings,
         ticket,
         reporter,
         kind,
@@ -113,7 +101,7 @@ async def why_not_acknowledge(context: HandlerContext, answer_to: Address | None
         return "imported by `intake backfill --no-replies`"
     if answer_to is None or not valid_address(answer_to.email):
         return "no usable sender address"
-    if _our_or_team_address(settings, answer_to.email):
+    if own_or_team_address(settings, answer_to.email):
         return f"{answer_to.email} is our own or a team address"
     if _answers_our_mail(context) and not _proven_party(context):
         return "it replies to our own automatic mail (loop guard)"
@@ -162,7 +150,7 @@ async def _reporter_party(context: HandlerContext, ticket: Ticket) -> Party | No
     answer_to = context.message.sender
     if answer_to is None or not valid_address(answer_to.email):
         return None
-    if _our_or_team_address(context.settings, answer_to.email):
+    if own_or_team_address(context.settings, answer_to.email):
         return None  # never a reply address on a case for a team member in the reporter's place
     return await Party.create(  # the case is new: it has no parties yet
         ticket=ticket,
@@ -170,11 +158,6 @@ async def _reporter_party(context: HandlerContext, ticket: Ticket) -> Party | No
         email=db_text(answer_to.email.lower(), 320),
         name=db_text(answer_to.name, 200),
     )
-
-
-def _our_or_team_address(settings: Settings, address: str) -> bool:
-    own = address == settings.organisation.address or bool(tokens_in(settings, address))
-    return own or settings.member(address) is not None
 
 
 async def open_case_record(
@@ -315,9 +298,8 @@ async def send_assignment(
     not_acknowledged: str | None,
 ) -> None:
     """The notice that gives a member a new case, with the whole message in it."""
-    message = context.message
-    await _send(
-        context,
+    await mail_party(
+        context.settings,
         ticket,
         await team_party(ticket, member, new=True),  # the case is new to them
         "assignment",
@@ -325,13 +307,9 @@ async def send_assignment(
             "assignee_name": member.name,
             "urgent": urgent,
             "kind": kind,
-            "reporter": str(message.from_) if message.from_ else "(no sender address)",
-            "subject": message.subject,
-            "received": context.now.strftime("%Y-%m-%d %H:%M UTC"),
-            "text": message.text,
-            "attachments": attachments,
             "not_acknowledged": not_acknowledged or "",
-            "defects": list(message.defects),
+            "defects": list(context.message.defects),
+            **_message_report(context, attachments),
         },
         internal=True,
         auto_submitted="auto-generated",
@@ -339,23 +317,28 @@ async def send_assignment(
     )
 
 
+def _message_report(context: HandlerContext, attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report as the templates that carry it show it (compare cases.recorded_report)."""
+    message = context.message
+    return {
+        "reporter": str(message.from_) if message.from_ else "(no sender address)",
+        "subject": message.subject,
+        "received": context.now.strftime(TIME_FORMAT),
+        "text": message.text,
+        "attachments": attachments,
+    }
+
+
 async def _refer(
     context: HandlerContext, ticket: Ticket, attachments: list[Any], excluded: list[str]
 ) -> str:
-    message = context.message
     return await refer_outside(
         context.settings,
         ticket,
         "every member of the team who is available is named in it"
         if excluded
         else "the members on the rota are away or have left",
-        {
-            "reporter": str(message.from_) if message.from_ else "(no sender address)",
-            "subject": message.subject,
-            "received": context.now.strftime("%Y-%m-%d %H:%M UTC"),
-            "text": message.text,
-            "attachments": attachments,
-        },
+        _message_report(context, attachments),
     )
 
 

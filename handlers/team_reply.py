@@ -8,7 +8,6 @@ address, threaded on the reporter's own conversation: never the member's address
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from handlers.base import HandlerContext, HandlerResult
@@ -19,6 +18,7 @@ from intake.cases import (
     mail_team,
     note,
     reporter_party,
+    sent_today,
     store_attachments,
 )
 from intake.commands import CommandContext, parse_command, run_command
@@ -42,7 +42,10 @@ async def _tell_member(
 ) -> None:
     """Answer the member about their mail, unless that mail answers one of these answers (an
     autoresponder that sets no header would otherwise loop) or they had many today."""
-    if await _answers_a_confirmation(context) or await _told_today(context, party) >= DAILY_CAP:
+    if (
+        await _answers_a_confirmation(context)
+        or await sent_today(party, "command_result", context.now) >= DAILY_CAP
+    ):
         await note(context.settings, ticket, f"Not told to {party.email} (loop guard): {result}")
         return
     await mail_party(
@@ -68,12 +71,6 @@ async def _answers_a_confirmation(context: HandlerContext) -> bool:
         bool(named)
         and await OutboundMessage.filter(message_id__in=named, kind="command_result").exists()
     )
-
-
-async def _told_today(context: HandlerContext, party: Party) -> int:
-    return await OutboundMessage.filter(
-        party=party, kind="command_result", created_at__gte=context.now - timedelta(days=1)
-    ).count()
 
 
 async def _why_not_relay(context: HandlerContext, ticket: Ticket, party: Party, text: str) -> str:

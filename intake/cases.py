@@ -6,7 +6,7 @@ reply threads back as that party. Nothing here sends anything to a team member t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from intake.blobs import store_blob
@@ -28,8 +28,9 @@ from intake.outbox.mime import OutboundAttachment
 from intake.parse import ParsedMessage
 from intake.roster import duty_order
 from intake.sanitize import db_text, display_filename, header_text, human_size
-from intake.tokens import ReplyToken, reply_address, signing_key
+from intake.tokens import ReplyToken, reply_address, signing_key, tokens_in
 
+TIME_FORMAT = "%Y-%m-%d %H:%M UTC"  # instants shown in emails to the team
 CONVERSATION_DEPTH = 10  # Message-IDs kept in References: enough for every client to thread
 
 
@@ -39,10 +40,13 @@ async def add_party(
     email: str,
     name: str = "",
     member: TeamMember | None = None,
+    *,
+    new: bool = False,
 ) -> Party:
-    """The case's party with that role and address, created on first use."""
+    """The case's party with that role and address, created on first use (`new`: the caller
+    knows there is none yet, so no lookup)."""
     email = email.lower()
-    existing = await Party.get_or_none(ticket=ticket, role=role, email=email)
+    existing = None if new else await Party.get_or_none(ticket=ticket, role=role, email=email)
     if existing is not None:
         return existing
     return await Party.create(
@@ -56,11 +60,7 @@ async def add_party(
 
 async def team_party(ticket: Ticket, member: TeamMember, *, new: bool = False) -> Party:
     """The member's party on the case; `new`: the caller knows it has none yet (no lookup)."""
-    if new:
-        return await Party.create(
-            ticket=ticket, role=PartyRole.TEAM, email=member.email, name=member.name, member=member
-        )
-    return await add_party(ticket, PartyRole.TEAM, member.email, member.name, member)
+    return await add_party(ticket, PartyRole.TEAM, member.email, member.name, member, new=new)
 
 
 async def reporter_party(ticket: Ticket) -> Party | None:
@@ -143,14 +143,16 @@ async def team_recipients(
 async def conversation(party: Party) -> list[str]:
     """The Message-IDs of the party's conversation so far, oldest first: what our next email to
     them answers, so their mail program shows one thread."""
-    events = (
-        await TicketEvent.filter(party=party).order_by("id").prefetch_related("inbound", "outbound")
+    rows = (
+        await TicketEvent.filter(party=party)
+        .order_by("id")
+        .values_list("inbound__message_id", "outbound__message_id")
     )
     ids: list[str] = []
-    for event in events:
-        message = event.inbound or event.outbound
-        if message is not None and message.message_id and message.message_id not in ids:
-            ids.append(message.message_id)
+    for inbound_id, outbound_id in rows:
+        message_id = inbound_id or outbound_id
+        if message_id and message_id not in ids:
+            ids.append(str(message_id))
     return ids[-CONVERSATION_DEPTH:]
 
 
@@ -249,6 +251,30 @@ async def report_text(ticket: Ticket) -> str:
     return first.body if first else ""
 
 
+async def recorded_report(ticket: Ticket) -> dict[str, Any]:
+    """The report as the case records it, for the templates that carry it."""
+    return {
+        "reporter": ticket.reporter_email or "(no sender address)",
+        "subject": ticket.subject,
+        "received": ticket.created_at.strftime(TIME_FORMAT),
+        "text": await report_text(ticket),
+        "attachments": [],
+    }
+
+
+def own_or_team_address(settings: Settings, address: str) -> bool:
+    """Our own address, one of our reply addresses, or a team member's."""
+    own = address == settings.organisation.address or bool(tokens_in(settings, address))
+    return own or settings.member(address) is not None
+
+
+async def sent_today(party: Party, kind: str, now: datetime) -> int:
+    """How many emails of this kind the party was sent in the last 24 hours."""
+    return await OutboundMessage.filter(
+        party=party, kind=kind, created_at__gte=now - timedelta(days=1)
+    ).count()
+
+
 async def hand_over(
     settings: Settings, ticket: Ticket, member: TeamMember, why: str, text: str | None = None
 ) -> None:
@@ -279,10 +305,12 @@ async def outside_contact(settings: Settings, ticket: Ticket) -> Party | None:
 
 
 async def refer_outside(
-    settings: Settings, ticket: Ticket, reason: str, report: dict[str, Any]
+    settings: Settings, ticket: Ticket, reason: str, report: dict[str, Any] | None = None
 ) -> str:
-    """Nobody on the team may hold the case: it goes, with the report, to the outside contact.
-    Returns what happened, for the log."""
+    """Nobody on the team may hold the case: it goes, with the report (default: as the case
+    records it), to the outside contact, once. Returns what happened, for the log."""
+    if await outside_contact(settings, ticket) is not None:
+        return "nobody on the team may hold it: already with the outside contact"
     contact = settings.organisation.outside_contact
     if contact is None:
         await note(
@@ -300,7 +328,7 @@ async def refer_outside(
         ticket,
         party,
         "referral",
-        {"reason": reason, **report},
+        {"reason": reason, **(report or await recorded_report(ticket))},
         internal=True,
         auto_submitted="auto-generated",
     )

@@ -19,8 +19,8 @@ from intake.cases import (
     mail_party,
     mail_team,
     note,
+    own_or_team_address,
     refer_outside,
-    report_text,
     reporter_party,
 )
 from intake.config import Settings, parse_duration
@@ -233,16 +233,7 @@ async def _recuse(context: CommandContext, _: Command) -> CommandResult:
         ticket.assignee = None
         await ticket.save(update_fields=["assignee_id", "updated_at"])
         referred = await refer_outside(
-            context.settings,
-            ticket,
-            "every member of the team is excluded from it",
-            {
-                "reporter": ticket.reporter_email or "(no sender address)",
-                "subject": ticket.subject,
-                "received": ticket.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-                "text": await report_text(ticket),
-                "attachments": [],
-            },
+            context.settings, ticket, "every member of the team is excluded from it"
         )
         return CommandResult(True, f"You are recused. The case: {referred}.")
     await hand_over(
@@ -279,7 +270,7 @@ async def _contact(context: CommandContext, command: Command) -> CommandResult:
         return CommandResult(False, f"#contact {command.args}: the role must be one of {roles}.")
     if not valid_address(address):
         return CommandResult(False, f"#contact: {address or '(nothing)'} is not an email address.")
-    if settings.member(address) or address == settings.organisation.address:
+    if own_or_team_address(settings, address):
         return CommandResult(False, f"#contact: {address} is our own or a team address.")
     if not command.body:
         return CommandResult(

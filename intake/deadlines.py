@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
@@ -145,8 +146,14 @@ class _Run:
         reporter = await reporter_party(ticket)
         if reporter is None:
             return
-        latest = await OutboundMessage.filter(party=reporter).order_by("-created_at").first()
-        last = latest.created_at if latest is not None else ticket.created_at
+        times = (  # the time only: the row's stored email can be large
+            await OutboundMessage.filter(party=reporter)
+            .order_by("-created_at")
+            .limit(1)
+            .values_list("created_at", flat=True)
+        )
+        latest = cast(datetime, times[0]) if times else None
+        last = latest if latest is not None else ticket.created_at
         if self.now - last < every:
             return
         since = human_duration(self.now - last)

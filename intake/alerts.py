@@ -7,7 +7,7 @@ from intake.outbox.compose import Recipient, queue_email
 
 
 async def queue_alert(settings: Settings, job: str, error: str) -> None:
-    leads = [member for member in settings.team if "lead" in member.roles]
+    leads = settings.leads
     if not leads:
         return
     await queue_email(

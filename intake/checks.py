@@ -42,7 +42,7 @@ async def _check_outbound(settings: Settings) -> CheckResult:
 async def _check_database(settings: Settings) -> CheckResult:
     target = settings.database.url.split("@")[-1]
     try:
-        async with running(settings):
+        async with running(settings, sync=False):  # a check changes nothing
             pass
     except Exception as exc:  # asyncpg's own errors are neither ORM errors nor OSError
         return ("database", target, f"{type(exc).__name__}: {exc}")

@@ -163,7 +163,7 @@ async def fetch_from(
     uidvalidity = await asyncio.to_thread(mailbox.open)
     try:
         state = await _current_state(mailbox, uidvalidity)
-        keys = await asyncio.to_thread(mailbox.pending, state.last_uid)
+        keys = await asyncio.to_thread(mailbox.pending)
         stats.seen = len(keys)
         await _check_first_run(mailbox, len(keys), backfill.first_run_limit)
         leftovers = [key for key in keys if isinstance(key, int) and key <= state.last_uid]

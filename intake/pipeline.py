@@ -154,11 +154,8 @@ async def _process_chunk(
         for inbound in claimed:
             if stop is not None and stop.is_set():
                 break
-            pending = parsing.get(inbound.id)
-            if pending is None:
-                continue
             now = datetime.now(UTC)
-            done.append(await _process_one(settings, inbound, pending, context, now))
+            done.append(await _process_one(settings, inbound, parsing[inbound.id], context, now))
     for outcome, line in done:
         if outcome == Outcome.FAILED:
             log.warning("%s", line)

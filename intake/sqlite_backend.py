@@ -10,7 +10,6 @@ to write, so it starts with BEGIN IMMEDIATE, which takes the write lock first an
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from tortoise.backends.base.client import TransactionalDBClient, TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -58,7 +57,3 @@ class ImmediateSqliteClient(SqliteClient):
 
 
 client_class = ImmediateSqliteClient
-
-
-def get_client_class(db_info: dict[str, Any]) -> type[SqliteClient]:
-    return ImmediateSqliteClient

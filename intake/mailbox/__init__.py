@@ -18,8 +18,8 @@ class Mailbox(Protocol):
     def open(self) -> int | None:
         """Connect and select the folder; returns its UIDVALIDITY (None where there is none)."""
 
-    def pending(self, after: int) -> list[Key]:
-        """Keys of the messages still in the folder; for IMAP, also those at or below `after`."""
+    def pending(self) -> list[Key]:
+        """Keys of the messages still in the folder (those fetched before included)."""
 
     def fetch(self, keys: list[Key]) -> list[tuple[Key, bytes]]:
         """Raw bytes of these messages, without marking them read."""

@@ -79,7 +79,7 @@ class ImapMailbox:
     def _fallback_only(self) -> bool:
         return not (self.client.has_capability("MOVE") or self.client.has_capability("UIDPLUS"))
 
-    def pending(self, after: int) -> list[Key]:
+    def pending(self) -> list[Key]:
         criteria = ["UNKEYWORD", PROCESSED_KEYWORD] if self._fallback_only() else ["ALL"]
         try:
             return sorted(int(uid) for uid in self.client.search(criteria))

@@ -27,7 +27,7 @@ class MaildirMailbox:
             raise MailboxError(f"maildir {self.path}: {exc.strerror}") from None
         return None
 
-    def pending(self, after: int) -> list[Key]:
+    def pending(self) -> list[Key]:
         names = (entry.name for entry in os.scandir(self.path / "new") if entry.is_file())
         return sorted(name for name in names if not name.startswith("."))
 

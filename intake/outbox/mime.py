@@ -43,11 +43,6 @@ def _body(text: str, subtype: str) -> tuple[list[str], bytes]:
     return headers, base64.encodebytes(text.encode("utf-8"))
 
 
-def _head(headers: list[tuple[str, str]]) -> bytes:
-    lines = [f"{name}: {_header_value(value)}" for name, value in headers]
-    return ("\n".join([*lines, "MIME-Version: 1.0"]) + "\n\n").encode("ascii")
-
-
 def _header_value(value: str) -> str:
     """Non-ASCII text as RFC 2047 encoded words; address headers arrive already encoded."""
     return value if value.isascii() else Header(value, "utf-8").encode()
@@ -77,6 +72,21 @@ def _attachment_part(attachment: OutboundAttachment, boundary: str) -> bytes:
     return ("\n".join(headers) + "\n\n").encode("ascii") + base64.encodebytes(attachment.payload)
 
 
+def _content(text: str, html: str | None) -> tuple[list[str], bytes]:
+    """The content headers and body of the text, or of text and HTML as alternatives."""
+    if html is None:
+        return _body(text, "plain")
+    boundary = f"=_intake_{uuid.uuid4().hex}"
+    out = []
+    for content, subtype in ((text, "plain"), (html, "html")):
+        part_headers, body = _body(content, subtype)
+        out.append(f"--{boundary}\n".encode("ascii"))
+        out.append(("\n".join(part_headers) + "\n\n").encode("ascii"))
+        out.append(body + b"\n")  # the line break before a boundary belongs to the boundary
+    out.append(f"--{boundary}--\n".encode("ascii"))
+    return [f'Content-Type: multipart/alternative; boundary="{boundary}"'], b"".join(out)
+
+
 def serialise(
     headers: list[tuple[str, str]],
     text: str,
@@ -84,28 +94,21 @@ def serialise(
     attachments: tuple[OutboundAttachment, ...] = (),
 ) -> bytes:
     """The whole message. Header values must be free of line breaks (header_text sees to that);
-    non-ASCII ones are encoded here as unstructured text. With attachments, the body (text, or
-    text and HTML) is the first part of a multipart/mixed message."""
-    if attachments:
-        boundary = f"=_intake_mixed_{uuid.uuid4().hex}"
-        mixed = [*headers, ("Content-Type", f'multipart/mixed; boundary="{boundary}"')]
-        body = serialise([], text, html).removeprefix(b"MIME-Version: 1.0\n")
-        out = [_head(mixed), f"--{boundary}\n".encode("ascii"), body, b"\n"]
-        out += [_attachment_part(a, boundary) + b"\n" for a in attachments]
-        out.append(f"--{boundary}--\n".encode("ascii"))
-        return b"".join(out)
+    non-ASCII ones are encoded here as unstructured text. With attachments, the content (text,
+    or text and HTML) is the first part of a multipart/mixed message."""
     lines = [f"{name}: {_header_value(value)}" for name, value in headers]
     lines.append("MIME-Version: 1.0")
-    if html is None:
-        part_headers, body = _body(text, "plain")
-        return ("\n".join(lines + part_headers) + "\n\n").encode("ascii") + body
-    boundary = f"=_intake_{uuid.uuid4().hex}"
-    lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
-    out = [("\n".join(lines) + "\n\n").encode("ascii")]
-    for content, subtype in ((text, "plain"), (html, "html")):
-        part_headers, body = _body(content, subtype)
-        out.append(f"--{boundary}\n".encode("ascii"))
-        out.append(("\n".join(part_headers) + "\n\n").encode("ascii"))
-        out.append(body + b"\n")  # the line break before a boundary belongs to the boundary
+    content_headers, body = _content(text, html)
+    if not attachments:
+        return ("\n".join(lines + content_headers) + "\n\n").encode("ascii") + body
+    boundary = f"=_intake_mixed_{uuid.uuid4().hex}"
+    lines.append(f'Content-Type: multipart/mixed; boundary="{boundary}"')
+    out = [
+        ("\n".join(lines) + "\n\n").encode("ascii"),
+        f"--{boundary}\n".encode("ascii"),
+        ("\n".join(content_headers) + "\n\n").encode("ascii"),
+        body + b"\n",
+    ]
+    out += [_attachment_part(a, boundary) + b"\n" for a in attachments]
     out.append(f"--{boundary}--\n".encode("ascii"))
     return b"".join(out)

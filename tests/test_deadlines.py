@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -123,12 +122,6 @@ async def test_the_assignee_is_reminded_once_the_first_response_is_overdue(db: S
     assert b"Reply-To:" in row.raw_bytes and b"info+" in row.raw_bytes
     assert SECRET.encode() not in row.raw_bytes
     assert await Reminder.filter(ticket=ticket).values_list("kind", flat=True) == ["first_response"]
-
-
-async def test_two_overlapping_runs_send_a_reminder_once(db: Settings) -> None:
-    ticket = await case()
-    await asyncio.gather(run_deadlines(db, T0 + 80 * HOUR), run_deadlines(db, T0 + 80 * HOUR))
-    assert await reminders(ticket) == [FIRST_RESPONSE]
 
 
 async def test_a_reminder_recorded_meanwhile_by_another_run_is_not_sent_again(

@@ -224,7 +224,6 @@ async def test_flowfuse_a_report_about_the_ceo_never_reaches_the_ceo(flowfuse: M
             "#note Spoke to HR.",
         )
     )
-    assert "ceo@flowfuse.example" not in recipients(sent)
     all_recipients = {r for m in flowfuse.sink.messages for r in m.rcpt_tos}
     assert "ceo@flowfuse.example" not in all_recipients
 

@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from intake.config import Settings
 from intake.cycle import poll_once, running
 from intake.deadlines import run_deadlines
-from intake.models import InboundMessage, OutboundMessage, Ticket, TicketSequence
+from intake.models import InboundMessage, OutboundMessage, TeamMember, Ticket, TicketSequence
 from intake.stats import case_stats
 from intake.tickets import next_reference
 from tests.servers import Postgres
@@ -138,3 +138,18 @@ async def test_a_conversation_threads_and_its_deadlines_run_on_postgresql(
         assert any("COC-2026-0999: first_response" in line for line in reminders)
         report = await case_stats(pg_settings, None, None)
         assert report["total"] == {"count": None, "suppressed": True, "reason": "below_min_count"}
+
+
+async def test_two_overlapping_deadline_runs_send_a_reminder_once(pg_settings: Settings) -> None:
+    """On PostgreSQL two runs really overlap (SQLite lets one write at a time): both may see the
+    reminder unrecorded; the unique key lets one record it and send it."""
+    async with running(pg_settings):
+        bob = await TeamMember.get(email="bob@example.org")
+        ticket = await Ticket.create(
+            ref="COC-2026-0777", kind="report", reporter_email="x@example.net", assignee=bob
+        )
+        await Ticket.filter(id=ticket.id).update(created_at=datetime.now(UTC) - timedelta(hours=80))
+        now = datetime.now(UTC)
+        runs = await asyncio.gather(*(run_deadlines(pg_settings, now) for _ in range(4)))
+        assert sum(len(lines) for lines in runs) == 1
+        assert await OutboundMessage.filter(ticket=ticket, kind="reminder").count() == 1

@@ -64,6 +64,14 @@ def test_corpus_pass_rate() -> None:
         f"of which differ only by '>' lines the corpus keeps: {', '.join(quote_only_differences)}"
     )
     assert rate >= 0.90, failures
+    # The known misses, all because the corpus keeps '>' quotes: any new one is a regression.
+    assert set(failures) <= {
+        "embedded_email_16.txt",
+        "embedded_email_17.txt",
+        "embedded_email_7.txt",
+        "quote_and_text.txt",
+        "quote_only.txt",
+    }, failures
 
 
 # --- plain-text replies ------------------------------------------------------------------------

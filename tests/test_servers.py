@@ -134,7 +134,7 @@ def test_dovecot_starts_and_logs_in(dovecot: Dovecot) -> None:
     started = time.monotonic()
     with pytest.raises(imapclient.exceptions.LoginError):
         bad.login(DEFAULT_USER, "wrong")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 4  # refused, not left to time out (5 s); room for load
     bad.shutdown()
 
 
@@ -326,7 +326,7 @@ def test_smtp_sink_auth() -> None:
         with pytest.raises(aiosmtplib.SMTPAuthenticationError) as info:
             asyncio.run(send("wrong"))
         assert info.value.code == 535
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 4  # refused, not left to time out (5 s); room for load
         with pytest.raises(aiosmtplib.SMTPResponseException) as unauthenticated:
             asyncio.run(send(None))
         assert unauthenticated.value.code == 530

@@ -24,13 +24,8 @@ async def _check_mailbox(settings: Settings) -> CheckResult:
 
 
 async def _check_outbound(settings: Settings) -> CheckResult:
-    config = settings.outbound
-    target = (
-        str(config.path)
-        if config.kind == "directory"
-        else f"smtp://{config.host}:{config.effective_port}"
-    )
     transport = make_transport(settings)
+    target = transport.name
     try:
         await transport.open()
     except IntakeError as exc:

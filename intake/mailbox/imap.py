@@ -18,6 +18,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from intake.config import MailboxSettings
 from intake.errors import MailboxError, MailboxLoginFailed
 from intake.mailbox import Key
+from intake.tls import tls_context
 
 PROCESSED_KEYWORD = b"$IntakeProcessed"
 IMAP_ERRORS: tuple[type[BaseException], ...] = (
@@ -27,10 +28,6 @@ IMAP_ERRORS: tuple[type[BaseException], ...] = (
     socket.timeout,
     EOFError,
 )
-
-
-def tls_context(ca_file: object) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
 
 class ImapMailbox:

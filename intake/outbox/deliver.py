@@ -23,6 +23,7 @@ from intake.config import OutboundSettings, Settings, parse_duration
 from intake.errors import DeliveryError, DeliveryLoginFailed
 from intake.models import OutboundMessage, OutboundState
 from intake.stages import upstream_finished, wait_for_upstream
+from intake.tls import tls_context
 
 log = logging.getLogger("intake.deliver")
 
@@ -42,6 +43,8 @@ class PermanentFailure(Exception):
 
 
 class Transport(Protocol):
+    name: str  # where the mail goes, for messages
+
     async def open(self) -> None: ...
 
     async def send(self, row: OutboundMessage) -> None: ...
@@ -54,6 +57,7 @@ class DirectoryTransport:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.name = str(path)
 
     async def open(self) -> None:
         try:
@@ -84,9 +88,7 @@ class SmtpTransport:
     async def open(self) -> None:
         config = self.config
         try:
-            context = ssl.create_default_context(
-                cafile=str(config.ca_file) if config.ca_file else None
-            )
+            context = tls_context(config.ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise DeliveryError(f"{self.name}: outbound.ca_file {config.ca_file}: {exc}") from None
         client = aiosmtplib.SMTP(

@@ -31,7 +31,7 @@ from intake.models import (
     TicketStatus,
 )
 from intake.phrases import Places
-from intake.quotes import new_text
+from intake.quotes import reply_text
 from intake.sanitize import db_text, sanitize_html
 
 NOTHING_NEW = "(nothing new: the message only quoted earlier mail)"
@@ -100,7 +100,7 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
     assert ticket is not None
     party: Party = context.thread.party
     message = context.message
-    text = new_text(message.text, message.html)
+    text = reply_text(message)
     event = await TicketEvent.create(
         ticket=ticket,
         kind=EventKind.INBOUND,

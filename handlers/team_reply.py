@@ -32,7 +32,7 @@ from intake.models import (
     TicketEvent,
     TicketStatus,
 )
-from intake.quotes import new_text
+from intake.quotes import reply_text
 from intake.sanitize import db_text, header_text
 from intake.threading import Via
 
@@ -205,7 +205,7 @@ async def handle_team_reply(context: HandlerContext) -> HandlerResult:
         await note(context.settings, ticket, f"A message was refused: {reason}.")
         return HandlerResult(Outcome.REJECTED_EXCLUDED, reason, None)
     message = context.message
-    text = new_text(message.text, message.html)
+    text = reply_text(message)
 
     problem = authentication_problem(message, context.settings)
     if problem is not None:

@@ -80,6 +80,8 @@ class ParsedMessage:
     # How many addresses From names: more than one is legal but rare, and ambiguous for checks
     # of who sent it (DMARC judges one of them).
     from_count: int = 1
+    # The message had no text part: `text` is its HTML converted (html2text).
+    text_from_html: bool = False
 
     def header(self, name: str) -> str | None:
         """The first header of that name (case-insensitive), or None."""
@@ -109,6 +111,7 @@ class _Body:
     attachments: tuple[ParsedAttachment, ...] = ()
     content_type: str = ""
     defects: tuple[str, ...] = ()
+    text_from_html: bool = False
 
 
 # --- bytes and encoded words ------------------------------------------------------------------
@@ -408,6 +411,7 @@ def _body(raw: bytes) -> _Body:
         message: Message = mail.message
         return _Body(
             text=text or (html_to_text(html) if html else ""),
+            text_from_html=not text and bool(html),
             html=html,
             attachments=_attachments(mail),
             content_type=message.get_content_type(),
@@ -472,6 +476,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         in_reply_to=_msgids(_first(texts, "In-Reply-To")),
         references=_msgids(" ".join(_values(texts, "References"))),
         text=body.text,
+        text_from_html=body.text_from_html,
         html=body.html,
         attachments=body.attachments,
         headers=headers,

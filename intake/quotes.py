@@ -61,9 +61,9 @@ from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
 
-from intake.parse import html_to_text
+from intake.parse import ParsedMessage, html_to_text
 
-__all__ = ["new_text"]
+__all__ = ["new_text", "reply_text"]
 
 # Bodies longer than this (no reply is) get only the conservative line-based stripping, which
 # is linear; the full detection costs about two seconds per megabyte.
@@ -562,6 +562,11 @@ def _from_html(text: str, html: str) -> bool:
     return not text.strip() or _same_text(text, html_to_text(html))
 
 
+def reply_text(message: ParsedMessage) -> str:
+    """What the sender of this reply newly wrote (see new_text)."""
+    return new_text(message.text, message.html, from_html=message.text_from_html)
+
+
 def _fallback(text: str) -> str:
     """Conservative: `>` lines and a trailing "-- " signature go, and nothing else."""
     lines = [line.rstrip() for line in _LINE_BREAKS.split(text)]
@@ -584,15 +589,18 @@ def _safely(step: Callable[[], str], default: str) -> str:
         return default
 
 
-def new_text(text: str, html: str = "") -> str:
+def new_text(text: str, html: str = "", *, from_html: bool | None = None) -> str:
     """What the sender newly wrote in a reply: quoted history, quote headers and signatures removed.
     `text` is the message's text (for HTML-only mail, intake.parse already converted it from the
     HTML); when `html` is given and `text` is empty or was derived from it, the HTML's quote
-    containers are removed first."""
+    containers are removed first. `from_html` says whether it was, when the caller knows (else
+    the text is compared with a conversion of the HTML: a second conversion)."""
     text = text or ""
     html = html or ""
     try:
-        source = _html_reply_text(html) if _from_html(text, html) else text
+        if from_html is None:
+            from_html = _from_html(text, html)
+        source = _html_reply_text(html) if from_html and html.strip() else text
         if len(source) > _MAX_DETECTED_CHARS:
             return _fallback(source)
         return _trim_text(source)

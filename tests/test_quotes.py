@@ -10,9 +10,9 @@ import re
 import pytest
 
 from intake import quotes
-from intake.parse import html_to_text
-from intake.quotes import new_text
-from tests.support import CORPORA
+from intake.parse import html_to_text, parse_message
+from intake.quotes import new_text, reply_text
+from tests.support import CORPORA, make_mail
 
 TRIMMER = CORPORA / "email-reply-trimmer"
 
@@ -319,3 +319,18 @@ def test_hostile_input_does_not_raise() -> None:
         assert isinstance(new_text(body), str)
     for html in ["<div>" * 5_000 + "x", "<<<>>><a href='", "<blockquote>" * 200 + "q"]:
         assert isinstance(new_text("", html), str)
+
+
+def test_a_parsed_html_only_reply_is_read_from_its_html_without_comparing_again() -> None:
+    raw = (
+        b"From: alice@example.org\nSubject: Re: x\nMIME-Version: 1.0\n"
+        b"Content-Type: text/html; charset=utf-8\n\n"
+        b"<div>Yes.</div><div class='gmail_quote'>On Mon Sam wrote:"
+        b"<blockquote>Was it Max?</blockquote></div>"
+    )
+    message = parse_message(raw)
+    assert message.text_from_html
+    assert reply_text(message) == "Yes."
+    text_part = parse_message(make_mail(body="Plain words.\n\n> quoted\n", html="<p>Other</p>"))
+    assert not text_part.text_from_html
+    assert reply_text(text_part) == "Plain words."

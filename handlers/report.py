@@ -252,14 +252,15 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     if pointed_at is not None:
         reason += await _record_pointer(context, ticket, pointed_at)
     alerted: list[str] = []
-    if assignee is None and not context.inbound.quiet:  # a backfill must not flood anyone
-        reason += "; " + await _refer(context, ticket, attachments, excluded)
-    elif assignee is not None and not context.inbound.quiet:
-        alerted = await _tell_team(
-            context, ticket, assignee, urgent is not None, attachments, not_acknowledged
-        )
-        if alerted:
-            reason += f"; {'alerted' if urgent else 'copied to'} {', '.join(alerted)}"
+    if not context.inbound.quiet:  # a backfill of old mail must not flood anyone
+        if assignee is None:
+            reason += "; " + await _refer(context, ticket, attachments, excluded)
+        else:
+            alerted = await _tell_team(
+                context, ticket, assignee, urgent is not None, attachments, not_acknowledged
+            )
+            if alerted:
+                reason += f"; {'alerted' if urgent else 'copied to'} {', '.join(alerted)}"
     if not_acknowledged is None and party is not None:
         await _answer_sender(
             context,

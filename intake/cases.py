@@ -125,11 +125,8 @@ async def team_recipients(
     if assignee is not None:
         recipients.append(assignee)
     if leads or settings.conversations.copy_leads:
-        recipients += [
-            member
-            for member in await TeamMember.filter(active=True).order_by("id")
-            if "lead" in member.roles.split(",")
-        ]
+        leads_now = [lead.email for lead in settings.leads]
+        recipients += await TeamMember.filter(email__in=leads_now, active=True).order_by("id")
     seen: set[str] = set()
     chosen = []
     for member in recipients:

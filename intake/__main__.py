@@ -1,5 +1,5 @@
 """`python -m intake` is the same as the `intake` command."""
 
-from intake.cli import main
+from intake.cli.main import main
 
 main()

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from intake.config import Settings
-from intake.cycle import running
+from intake.runtime.cycle import running
+from intake.settings.schema import Settings
 from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink
 from tests.support import base_settings, settings_from, unique_folder
 

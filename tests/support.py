@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from intake.config import Settings, load_settings
+from intake.settings.schema import Settings, load_settings
 
 _counter = itertools.count(1)
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"

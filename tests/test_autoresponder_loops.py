@@ -6,9 +6,9 @@ from __future__ import annotations
 from email import policy
 from email.parser import BytesParser
 
-from intake.config import Settings
-from intake.cycle import poll_once
-from intake.models import OutboundMessage, Ticket
+from intake.runtime.cycle import poll_once
+from intake.settings.schema import Settings
+from intake.store.models import OutboundMessage, Ticket
 from tests.servers import CapturedMessage, Dovecot, SmtpSink
 from tests.support import make_mail
 

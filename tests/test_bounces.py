@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from intake.config import Settings
-from intake.cycle import poll_once
-from intake.models import EventKind, InboundMessage, OutboundMessage, OutboundState, TicketEvent
+from intake.runtime.cycle import poll_once
+from intake.settings.schema import Settings
+from intake.store.models import (
+    EventKind,
+    InboundMessage,
+    OutboundMessage,
+    OutboundState,
+    TicketEvent,
+)
 from tests.servers import Dovecot, SmtpSink
 from tests.support import make_mail
 

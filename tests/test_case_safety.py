@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from intake.authentication import authentication_problem
-from intake.config import Settings
-from intake.cycle import poll_once, running
-from intake.models import EventKind, OutboundMessage, Party, TeamMember, Ticket, TicketEvent
-from intake.parse import parse_message
+from intake.mail.authentication import authentication_problem
+from intake.mail.parse import parse_message
+from intake.runtime.cycle import poll_once, running
+from intake.settings.schema import Settings
+from intake.store.models import EventKind, OutboundMessage, Party, TeamMember, Ticket, TicketEvent
 from tests.servers import Dovecot, SmtpSink
 from tests.support import base_settings, make_mail, settings_from
 from tests.test_conversations import Mailroom, mailroom, open_case, reply, to_only

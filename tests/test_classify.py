@@ -10,11 +10,11 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from intake.classify import RULE_TABLE, RULES, ClassifyContext, Kind, Verdict, classify
-from intake.config import DEFAULT_KIND_RULES
-from intake.models import Party, PartyRole, Ticket, TicketStatus
-from intake.parse import ParsedMessage, parse_message
-from intake.threading import ThreadLink, Via
+from intake.engine.classify import RULE_TABLE, RULES, ClassifyContext, Kind, Verdict, classify
+from intake.engine.link import ThreadLink, Via
+from intake.mail.parse import ParsedMessage, parse_message
+from intake.settings.schema import DEFAULT_KIND_RULES
+from intake.store.models import Party, PartyRole, Ticket, TicketStatus
 from tests.support import make_mail
 
 OWN = "info@example.org"

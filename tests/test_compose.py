@@ -7,12 +7,12 @@ from email import message_from_bytes, policy
 import pytest
 from jinja2 import UndefinedError
 
-from intake.config import TEMPLATE_KINDS, Settings
-from intake.cycle import poll_once
-from intake.models import EventKind, OutboundMessage, Ticket, TicketEvent
-from intake.outbox.compose import Recipient, render
-from intake.outbox.mime import serialise
-from intake.sanitize import display_filename, header_text
+from intake.engine.compose import Recipient, render
+from intake.mail.mime import serialise
+from intake.mail.sanitize import display_filename, header_text
+from intake.runtime.cycle import poll_once
+from intake.settings.schema import TEMPLATE_KINDS, Settings
+from intake.store.models import EventKind, OutboundMessage, Ticket, TicketEvent
 from tests.servers import Dovecot, SmtpSink
 from tests.support import REPO, make_mail
 

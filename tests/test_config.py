@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from intake.config import load_settings, parse_duration, require_secrets
 from intake.errors import SettingsError
+from intake.settings.schema import load_settings, parse_duration, require_secrets
 from tests.support import REPO, base_settings, write_settings
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake.config import Settings
-from intake.conflicts import named_members
-from intake.parse import parse_message
-from intake.phrases import find, places
+from intake.conduct.conflicts import named_members
+from intake.mail.parse import parse_message
+from intake.mail.phrases import find, places
+from intake.settings.schema import Settings
 from tests.support import base_settings, make_mail, settings_from
 
 

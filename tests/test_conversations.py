@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from intake import views
-from intake.config import Settings
-from intake.cycle import poll_once, running
-from intake.models import (
+from intake.cli import views
+from intake.engine.tokens import ReplyToken, encode, signing_key
+from intake.runtime.cycle import poll_once, running
+from intake.settings.schema import Settings
+from intake.store.models import (
     EventKind,
     InboundMessage,
     OutboundMessage,
@@ -28,7 +29,6 @@ from intake.models import (
     TicketEvent,
     TicketStatus,
 )
-from intake.tokens import ReplyToken, encode, signing_key
 from tests.servers import Dovecot, SmtpSink
 from tests.support import TEAM, make_mail, settings_from
 from tests.test_cli import intake

@@ -21,13 +21,13 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
-from intake.classify import ClassifyContext, classify
-from intake.config import Settings
-from intake.cycle import running
-from intake.fetch import FetchStats, fetch_once
-from intake.models import InboundMessage, InboundState, OutboundMessage, Outcome
-from intake.parse import parse_message
-from intake.pipeline import process_pending
+from intake.engine.classify import ClassifyContext, classify
+from intake.engine.pipeline import process_pending
+from intake.mail.parse import parse_message
+from intake.runtime.cycle import running
+from intake.settings.schema import Settings
+from intake.store.models import InboundMessage, InboundState, OutboundMessage, Outcome
+from intake.transport.fetch import FetchStats, fetch_once
 from tests.support import CORPORA, base_settings
 
 SISIMAI = CORPORA / "sisimai-bounces"

@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from intake.outbox.deliver import SENT_BACKLOG_MAX
+from intake.transport.delivery import SENT_BACKLOG_MAX
 from tests.conftest import IMAP_PASSWORD_ENV
 from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink
 from tests.support import make_mail, write_settings

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from intake import deadlines
-from intake.cases import add_party, exclude_member, reporter_party, team_party
-from intake.commands import Command, CommandContext, run_command
-from intake.config import Settings
-from intake.cycle import running
-from intake.deadlines import run_deadlines
-from intake.models import (
+from intake.conduct import deadlines
+from intake.conduct.cases import add_party, exclude_member, reporter_party, team_party
+from intake.conduct.commands import Command, CommandContext, run_command
+from intake.conduct.deadlines import run_deadlines
+from intake.runtime.cycle import running
+from intake.runtime.daemon import Daemon
+from intake.settings.schema import Settings
+from intake.store.models import (
     InboundMessage,
     OutboundMessage,
     PartyRole,
@@ -25,7 +26,6 @@ from intake.models import (
     Ticket,
     TicketStatus,
 )
-from intake.scheduler import Daemon
 from tests.support import base_settings, settings_from
 from tests.test_cli import intake
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from intake.config import Settings
-from intake.cycle import running
+from intake.engine.compose import Recipient, queue_email
 from intake.errors import DeliveryError
-from intake.models import OutboundMessage, OutboundState
-from intake.outbox.compose import Recipient, queue_email
-from intake.outbox.deliver import deliver_once
+from intake.runtime.cycle import running
+from intake.settings.schema import Settings
+from intake.store.models import OutboundMessage, OutboundState
+from intake.transport.delivery import deliver_once
 from tests.servers import SmtpSink, free_port, make_self_signed_cert
 from tests.support import settings_from
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 
-from intake.config import Settings
-from intake.cycle import poll_once
-from intake.models import InboundMessage, OutboundMessage, OutboundState, Ticket, TicketEvent
+from intake.runtime.cycle import poll_once
+from intake.settings.schema import Settings
+from intake.store.models import InboundMessage, OutboundMessage, OutboundState, Ticket, TicketEvent
 from tests.servers import Dovecot, SmtpSink
 from tests.support import make_mail
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from intake.config import Settings, load_settings
-from intake.cycle import running
-from intake.models import EventKind, Party, Ticket, TicketEvent
-from intake.roster import shift_at
+from intake.conduct.roster import shift_at
+from intake.runtime.cycle import running
+from intake.settings.schema import Settings, load_settings
+from intake.store.models import EventKind, Party, Ticket, TicketEvent
 from tests.servers import Dovecot, SmtpSink
 from tests.support import REPO, make_mail
 from tests.test_conversations import Mailroom, reply, to_only

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from intake.config import Settings
-from intake.cycle import poll_once, running
 from intake.errors import MailboxError
-from intake.fetch import fetch_once
-from intake.mailbox.imap import ImapMailbox
-from intake.models import InboundMessage, MailboxState, OutboundMessage, Ticket
+from intake.runtime.cycle import poll_once, running
+from intake.settings.schema import Settings
+from intake.store.models import InboundMessage, MailboxState, OutboundMessage, Ticket
+from intake.transport.fetch import fetch_once
+from intake.transport.mailbox.imap import ImapMailbox
 from tests.servers import Dovecot, SmtpSink
 from tests.support import make_mail, settings_from
 

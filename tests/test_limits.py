@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake.cycle import poll_once, running
-from intake.models import Attachment, EventKind, InboundMessage, OutboundMessage, TicketEvent
+from intake.runtime.cycle import poll_once, running
+from intake.store.models import Attachment, EventKind, InboundMessage, OutboundMessage, TicketEvent
 from tests.support import base_settings, make_mail, settings_from
 
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from intake import parallel
-from intake.parse import parse_message
+from intake.engine import parallel
+from intake.mail.parse import parse_message
 from tests.support import make_mail
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from intake.parse import (
+from intake.mail.parse import (
     Address,
     ParsedMessage,
     decode_words,

@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from intake.cycle import running
-from intake.fetch import fetch_once
-from intake.models import InboundMessage, InboundState, OutboundMessage, Ticket, TicketSequence
-from intake.pipeline import process_pending
+from intake.engine.pipeline import process_pending
+from intake.runtime.cycle import running
+from intake.store.models import (
+    InboundMessage,
+    InboundState,
+    OutboundMessage,
+    Ticket,
+    TicketSequence,
+)
+from intake.transport.fetch import fetch_once
 from tests.support import REPO, base_settings, make_mail, settings_from
 
 

@@ -13,12 +13,12 @@ import pytest
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
-from intake.config import Settings
-from intake.cycle import poll_once, running
-from intake.deadlines import run_deadlines
-from intake.models import InboundMessage, OutboundMessage, TeamMember, Ticket, TicketSequence
-from intake.stats import case_stats
-from intake.tickets import next_reference
+from intake.conduct.deadlines import run_deadlines
+from intake.conduct.stats import case_stats
+from intake.runtime.cycle import poll_once, running
+from intake.settings.schema import Settings
+from intake.store.models import InboundMessage, OutboundMessage, TeamMember, Ticket, TicketSequence
+from intake.store.references import next_reference
 from tests.servers import Postgres
 from tests.support import base_settings, make_mail, settings_from
 

@@ -7,8 +7,8 @@ from email.message import EmailMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intake.classify import ClassifyContext, Kind, classify
-from intake.parse import parse_message
+from intake.engine.classify import ClassifyContext, Kind, classify
+from intake.mail.parse import parse_message
 
 CONTEXT = ClassifyContext(own_addresses=frozenset({"info@example.org"}))
 KINDS = {value for name, value in vars(Kind).items() if name.isupper()}

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from intake import quotes
-from intake.parse import html_to_text, parse_message
-from intake.quotes import new_text, reply_text
+from intake.mail import quotes
+from intake.mail.parse import html_to_text, parse_message
+from intake.mail.quotes import new_text, reply_text
 from tests.support import CORPORA, make_mail
 
 TRIMMER = CORPORA / "email-reply-trimmer"

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from intake.config import Away, Settings, Swap
-from intake.roster import duty_order, shift_at, upcoming_shifts
+from intake.conduct.roster import duty_order, shift_at, upcoming_shifts
+from intake.settings.schema import Away, Settings, Swap
 from tests.support import base_settings, settings_from, write_settings
 from tests.test_cli import intake
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from intake.config import Settings
-from intake.cycle import poll_once, running
-from intake.models import InboundMessage, OutboundMessage, OutboundState, Ticket
-from intake.outbox.deliver import deliver_once
+from intake.runtime.cycle import poll_once, running
+from intake.settings.schema import Settings
+from intake.store.models import InboundMessage, OutboundMessage, OutboundState, Ticket
+from intake.transport.delivery import deliver_once
 from tests.servers import SmtpSink
 from tests.support import base_settings, make_mail, settings_from
 from tests.test_cli import intake

@@ -10,10 +10,7 @@ from typing import Any
 
 import pytest
 
-from intake.config import Settings, Stats, load_settings
-from intake.cycle import running
-from intake.models import Ticket, TicketStatus
-from intake.stats import (
+from intake.conduct.stats import (
     BELOW_MIN_COUNT,
     BREAKDOWN,
     COMPLEMENTARY,
@@ -23,6 +20,9 @@ from intake.stats import (
     text_report,
     window,
 )
+from intake.runtime.cycle import running
+from intake.settings.schema import Settings, Stats, load_settings
+from intake.store.models import Ticket, TicketStatus
 from tests.support import base_settings, write_settings
 from tests.test_cli import intake
 

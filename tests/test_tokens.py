@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intake.errors import SettingsError
-from intake.logs import configure_logging
-from intake.tokens import (
+from intake.cli.logs import configure_logging
+from intake.engine.tokens import (
     SECRET_FILE,
     ForgedToken,
     ReplyToken,
@@ -24,6 +23,7 @@ from intake.tokens import (
     signing_key,
     tokens_in,
 )
+from intake.errors import SettingsError
 from tests.support import base_settings, settings_from
 
 KEY = b"k" * 40

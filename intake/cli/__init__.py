@@ -1,0 +1,1 @@
+"""Layer 8 (top): the intake command, its views and logging."""

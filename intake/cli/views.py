@@ -1,0 +1,225 @@
+"""Read-only views of the database for the command line, as plain JSON-ready dicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from intake.errors import IntakeError
+from intake.mail.parse import raw_headers
+from intake.store.models import (
+    Attachment,
+    EventKind,
+    InboundMessage,
+    InboundState,
+    OutboundMessage,
+    Party,
+    PartyRole,
+    Ticket,
+    TicketEvent,
+)
+
+RECENT = 20
+
+
+def _age(since: datetime) -> str:
+    seconds = int((datetime.now(UTC) - since).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+async def tickets(limit: int | None) -> list[dict[str, Any]]:
+    query = Ticket.all().order_by("-id").prefetch_related("assignee")
+    rows = await (query.limit(limit) if limit else query)
+    return [
+        {
+            "ref": row.ref,
+            "kind": row.kind,
+            "status": str(row.status),
+            "reporter": row.reporter_email,
+            "assignee": row.assignee.email if row.assignee else None,
+            "subject": row.subject,
+            "created_at": _iso(row.created_at),
+            "age": _age(row.created_at),
+        }
+        for row in rows
+    ]
+
+
+def _audience(event: TicketEvent) -> str:
+    """Who could read this entry: the team only, or (also) someone outside it."""
+    party = event.party
+    if event.internal:
+        return "team only"
+    if event.kind == EventKind.OUTBOUND and party is not None:
+        return f"sent to the {party.role}"
+    if event.kind == EventKind.INBOUND and party is not None and party.role == PartyRole.TEAM:
+        return "relayed to the reporter"
+    if event.kind == EventKind.INBOUND and party is not None:
+        return f"written by the {party.role}"
+    return "team only"
+
+
+async def ticket(ref: str) -> dict[str, Any]:
+    row = await Ticket.get_or_none(ref=ref.upper()).prefetch_related("assignee", "refers_to")
+    if row is None:
+        raise IntakeError(f"no ticket {ref}")
+    events = (
+        await row.events.all().order_by("created_at", "id").prefetch_related("party", "outbound")
+    )
+    attachments = await Attachment.filter(ticket=row).order_by("id")
+    parties = await Party.filter(ticket=row).order_by("id")
+    return {
+        "ref": row.ref,
+        "kind": row.kind,
+        "status": str(row.status),
+        "reporter": f"{row.reporter_name} <{row.reporter_email}>"
+        if row.reporter_name
+        else row.reporter_email,
+        "assignee": row.assignee.email if row.assignee else None,
+        "subject": row.subject,
+        "created_at": _iso(row.created_at),
+        "acknowledged_at": _iso(row.acknowledged_at),
+        "first_response_at": _iso(row.first_response_at),
+        "urgent": row.urgent,
+        "kind_reason": row.kind_reason,
+        "resolution_ends_at": _iso(row.resolution_ends_at),
+        "refers_to": row.refers_to.ref if row.refers_to else None,
+        "resolution": row.resolution,
+        "resolution_reason": row.resolution_reason,
+        "resolved_by": row.resolved_by,
+        "resolved_at": _iso(row.resolved_at),
+        "parties": [
+            {
+                "role": str(party.role),
+                "email": party.email,
+                "name": party.name,
+                "excluded": party.excluded,
+                "excluded_reason": party.excluded_reason,
+            }
+            for party in parties
+        ],
+        "events": [
+            {
+                "kind": str(event.kind),
+                "author": event.author,
+                "internal": event.internal,
+                "audience": _audience(event),
+                "to": list(event.outbound.recipients) if event.outbound else [],
+                "delivery": str(event.outbound.state) if event.outbound else None,
+                "created_at": _iso(event.created_at),
+                "body": event.body,
+                "html": event.html,
+            }
+            for event in events
+        ],
+        "attachments": [
+            {
+                "filename": item.filename,
+                "content_type": item.content_type,
+                "size": item.size,
+                "sha256": item.sha256,
+            }
+            for item in attachments
+        ],
+    }
+
+
+async def inbound(limit: int | None, failed_only: bool = False) -> list[dict[str, Any]]:
+    query = InboundMessage.all().order_by("-id")
+    if failed_only:
+        query = query.filter(state=InboundState.FAILED)
+    query = query.only(
+        "id",
+        "message_id",
+        "state",
+        "outcome",
+        "reason",
+        "received_at",
+        "ticket_id",
+        "size",
+        "attempts",
+        "last_error",
+    )
+    rows = await (query.limit(limit) if limit else query)
+    refs = {
+        ticket.id: ticket.ref
+        for ticket in await Ticket.filter(id__in=[r.ticket_id for r in rows if r.ticket_id])  # type: ignore[attr-defined]
+    }
+    return [
+        {
+            "id": row.id,
+            "message_id": row.message_id,
+            "state": str(row.state),
+            "outcome": row.outcome,
+            "reason": row.reason,
+            "ticket": refs.get(row.ticket_id),  # type: ignore[attr-defined]
+            "received_at": _iso(row.received_at),
+            "size": row.size,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+        }
+        for row in rows
+    ]
+
+
+async def inbound_detail(inbound_id: int) -> dict[str, Any]:
+    """One stored message: its state, error, size and headers (not its body)."""
+    row = await InboundMessage.get_or_none(id=inbound_id)
+    if row is None:
+        raise IntakeError(f"no inbound message {inbound_id}")
+    ticket = await Ticket.get_or_none(id=row.ticket_id) if row.ticket_id else None  # type: ignore[attr-defined]
+    return {
+        "id": row.id,
+        "message_id": row.message_id,
+        "state": str(row.state),
+        "outcome": row.outcome,
+        "reason": row.reason,
+        "ticket": ticket.ref if ticket else None,
+        "mailbox": row.mailbox,
+        "folder": row.folder,
+        "uid": row.uid,
+        "received_at": _iso(row.received_at),
+        "size": row.size,
+        "sha256": row.sha256,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "headers": [list(header) for header in raw_headers(row.raw_bytes)],
+    }
+
+
+async def retry_inbound(ids: list[int] | None) -> int:
+    """Put parked messages back in the queue (all of them when `ids` is None)."""
+    query = InboundMessage.filter(state=InboundState.FAILED)
+    if ids is not None:
+        query = query.filter(id__in=ids)
+    return await query.update(
+        state=InboundState.PENDING, outcome=None, attempts=0, next_attempt_at=None
+    )
+
+
+async def outbox(limit: int | None) -> list[dict[str, Any]]:
+    query = OutboundMessage.all().order_by("-id").prefetch_related("ticket")
+    rows = await (query.limit(limit) if limit else query)
+    return [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "ticket": row.ticket.ref if row.ticket else None,
+            "recipients": list(row.recipients),
+            "subject": row.subject,
+            "message_id": row.message_id,
+            "state": str(row.state),
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "created_at": _iso(row.created_at),
+            "sent_at": _iso(row.sent_at),
+        }
+        for row in rows
+    ]

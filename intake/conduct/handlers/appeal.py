@@ -1,0 +1,198 @@
+"""An appeal of a decision.
+
+It is linked to the case it appeals: the case of the party's signed reply address it came to, else
+a case reference in its subject or body (when its sender is a party to that case), else the
+sender's own latest decided case. When the decision's rung can be appealed and the appeal window
+is open, an appeal case opens, held by a lead who neither took the decision nor is excluded from
+the original case or named in the appeal. Otherwise the appellant is told the policy, courteously,
+and the attempt is recorded on the original case. An appeal with no findable case opens a case
+that asks for the reference. Nothing of the original case is ever shown to the appellant.
+"""
+
+from __future__ import annotations
+
+from intake.conduct.cases import exclude_member, excluded_emails, mail_party, note, sent_today
+from intake.conduct.handlers.report import open_case_record, send_assignment, why_not_answer
+from intake.engine.contract import HandlerContext, HandlerResult
+from intake.mail.phrases import case_reference
+from intake.mail.sanitize import db_text, header_text, human_duration
+from intake.settings.schema import Settings, parse_duration
+from intake.store.models import (
+    DECIDED,
+    EventKind,
+    Outcome,
+    Party,
+    PartyRole,
+    TeamMember,
+    Ticket,
+    TicketEvent,
+)
+
+
+async def _is_party(ticket: Ticket, sender: str) -> bool:
+    if sender and ticket.reporter_email.lower() == sender:
+        return True
+    return await Party.filter(ticket=ticket, email=sender).exclude(role=PartyRole.TEAM).exists()
+
+
+async def find_original(context: HandlerContext) -> tuple[Ticket | None, str]:
+    """The case the appeal is about, and how it was found."""
+    thread = context.thread
+    if thread is not None and thread.party is not None and thread.ticket is not None:
+        return thread.ticket, f"the {thread.party.role}'s reply address"
+    sender = context.message.from_email
+    prefix = context.settings.organisation.ticket_prefix
+    message = context.message
+    if message.sender is None or message.sender.email.lower() != sender:
+        # Without a token, From proves nothing: answers could go to whoever set Reply-To.
+        return None, ""
+    ref = case_reference(prefix, message.subject) or case_reference(prefix, message.text)
+    if ref is not None:
+        ticket = await Ticket.get_or_none(ref=ref)
+        if ticket is not None and await _is_party(ticket, sender):
+            return ticket, f"the reference {ref}"
+    if sender:
+        ticket_ids = (
+            await Party.filter(email=sender)
+            .exclude(role=PartyRole.TEAM)
+            .values_list("ticket_id", flat=True)
+        )
+        latest = (
+            await Ticket.filter(id__in=list(ticket_ids), status__in=DECIDED)
+            .exclude(kind="appeal")
+            .order_by("-resolved_at", "-id")
+            .first()
+        )
+        if latest is not None:
+            return latest, "the sender's latest decided case"
+    return None, ""
+
+
+def _refusal(context: HandlerContext, original: Ticket) -> str | None:
+    """Why this decision cannot be appealed now, or None when it can."""
+    if original.status not in DECIDED or original.resolution is None:
+        return "The case has no decision yet, so there is nothing to appeal."
+    rung = context.settings.resolution(original.resolution)
+    if rung is None or not rung.appealable:
+        return "The decision on this case is not one that can be appealed."
+    window = parse_duration(context.settings.appeals.window)
+    decided = original.resolved_at or original.updated_at
+    if context.now > decided + window:
+        ended = (decided + window).strftime("%Y-%m-%d")
+        return f"The time to appeal this decision ended on {ended}."
+    return None
+
+
+async def _reviewer(settings: Settings, appeal: Ticket) -> TeamMember | None:
+    """The first active lead the appeal does not exclude: by then it excludes the members the
+    appeal names, the members excluded from the original case, and whoever decided it."""
+    excluded = await excluded_emails(appeal)
+    for lead in settings.leads:
+        if lead.email not in excluded:
+            member = await TeamMember.get_or_none(email=lead.email, active=True)
+            if member is not None:
+                return member
+    return None
+
+
+async def _carry_over_exclusions(original: Ticket, appeal: Ticket) -> None:
+    """Whoever the original case excludes, and whoever decided it, stays out of its appeal."""
+    barred = set(await excluded_emails(original))
+    if original.resolved_by:
+        barred.add(original.resolved_by)
+    for email in barred:
+        member = await TeamMember.get_or_none(email=email)
+        if member is not None:
+            reason = (
+                "decided the case appealed"
+                if email == original.resolved_by
+                else (f"excluded from {original.ref}")
+            )
+            await exclude_member(appeal, member, reason)
+
+
+async def _record_attempt(context: HandlerContext, original: Ticket, why: str) -> None:
+    await TicketEvent.create(
+        ticket=original,
+        kind=EventKind.INBOUND,
+        author=db_text(context.message.from_address or "(no sender)", 320),
+        body=db_text(context.message.text),
+        internal=True,
+        inbound=context.inbound,
+    )
+    await note(context.settings, original, f"An appeal was not opened: {why}")
+
+
+async def handle_appeal(context: HandlerContext) -> HandlerResult:
+    settings, message = context.settings, context.message
+    original, how = await find_original(context)
+    not_acknowledged, _ = await why_not_answer(context)
+    answer = not_acknowledged is None
+
+    if original is not None:
+        refused = _refusal(context, original)
+        if refused is not None:
+            await _record_attempt(context, original, refused)
+            party = await Party.filter(ticket=original, email=context.message.from_email).first()
+            # One refusal a day per party: an autoresponder echoing "appeal" cannot start a loop.
+            if answer and party and not await sent_today(party, "appeal_refused", context.now):
+                await mail_party(
+                    settings,
+                    original,
+                    party,
+                    "appeal_refused",
+                    {
+                        "reporter_name": header_text(party.name),
+                        "original_ref": original.ref,
+                        "policy": settings.appeals.policy,
+                        "why": refused,
+                    },
+                    internal=False,
+                    answering=context.inbound,
+                    answering_message_id=message.message_id,
+                    references=message.references,
+                )
+            reason = f"{context.verdict.reason}; about {original.ref} ({how}); refused: {refused}"
+            return HandlerResult(Outcome.APPEAL_REFUSED, reason, original)
+
+    ticket, appellant, attachments, _ = await open_case_record(
+        context, kind="appeal", acknowledged=answer, refers_to=original
+    )
+    if original is not None:
+        await _carry_over_exclusions(original, ticket)
+    reviewer = await _reviewer(settings, ticket)
+    if reviewer is not None and not context.inbound.quiet:
+        ticket.assignee = reviewer
+        await ticket.save(update_fields=["assignee_id"])
+        await send_assignment(
+            context,
+            ticket,
+            reviewer,
+            kind=f"appeal (of {original.ref})" if original else "appeal (case unknown)",
+            urgent=False,
+            attachments=attachments,
+            not_acknowledged=not_acknowledged,
+        )
+    if original is not None:
+        await note(settings, original, f"Appealed: {ticket.ref} ({how}).")
+    if answer and appellant is not None:
+        await mail_party(
+            settings,
+            ticket,
+            appellant,
+            "appeal_acknowledgement" if original else "appeal_reference_needed",
+            {
+                "reporter_name": header_text(appellant.name),
+                "original_ref": original.ref if original else "",
+                "readers": [reviewer.name] if reviewer else [],
+                "next_contact": human_duration(settings.deadlines.first_response_for(False)),
+            },
+            internal=False,
+            answering=context.inbound,
+            answering_message_id=message.message_id,
+            references=message.references,
+        )
+    about = f"of {original.ref} ({how})" if original else "of no findable case: reference asked for"
+    holder = reviewer.email if reviewer else "nobody (no eligible lead)"
+    reason = f"{context.verdict.reason}; appeal {about}; assigned to {holder}"
+    return HandlerResult(Outcome.TICKET_CREATED, reason, ticket)

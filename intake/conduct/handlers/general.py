@@ -1,0 +1,58 @@
+"""Mail to the address that is not a report (sponsorship, invoices, press): recorded as a case
+of kind `general`, passed to `[classification] general_contact` when one is set, and answered
+once. Wording that reads as urgent makes it a report after all: a misjudged report must never
+wait in a general inbox. A reply from its sender, or `#kind report`, brings in the member on duty.
+"""
+
+from __future__ import annotations
+
+from intake.conduct.cases import add_party, mail_party
+from intake.conduct.handlers.report import handle_report, open_case_record, why_not_answer
+from intake.engine.contract import HandlerContext, HandlerResult
+from intake.mail.phrases import find, places
+from intake.mail.sanitize import header_text
+from intake.store.models import Outcome, PartyRole
+
+
+async def handle_general(context: HandlerContext) -> HandlerResult:
+    settings, message = context.settings, context.message
+    classification = settings.classification
+    if find(classification.urgent_phrases, classification.urgent_where, places(message)):
+        return await handle_report(context)
+    not_answered, _ = await why_not_answer(context)
+    ticket, reporter, _, excluded = await open_case_record(
+        context, kind="general", acknowledged=not_answered is None
+    )
+    reason = context.verdict.reason
+    if excluded:
+        reason += "; excluded: " + "; ".join(excluded)
+    contact = classification.general_contact
+    if contact is not None and not context.inbound.quiet:
+        party = await add_party(ticket, PartyRole.OTHER, contact)
+        await mail_party(
+            settings,
+            ticket,
+            party,
+            "party_message",
+            {"party_name": "", "text": f"Forwarded from {message.from_address}:\n\n{message.text}"},
+            internal=True,
+            auto_submitted="auto-generated",
+        )
+        reason += f"; passed to {contact}"
+    elif contact is None:
+        reason += "; recorded only (no general_contact)"
+    if reporter is not None and not_answered is None:
+        await mail_party(
+            settings,
+            ticket,
+            reporter,
+            "general",
+            {"reporter_name": header_text(reporter.name), "passed_to": contact or ""},
+            internal=False,
+            answering=context.inbound,
+            answering_message_id=message.message_id,
+            references=message.references,
+        )
+    elif not_answered:
+        reason += f"; not answered: {not_answered}"
+    return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)

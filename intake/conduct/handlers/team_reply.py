@@ -1,0 +1,253 @@
+"""A team member's reply on a case: relayed to the reporter, or a command, or refused.
+
+Accepted only with the member's own valid reply token for this case and, where the receiving
+server added Authentication-Results, a DMARC or aligned DKIM pass. The reporter receives only what
+the member newly wrote (quoted history and signature stripped), from the team's display name and
+address, threaded on the reporter's own conversation: never the member's address.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intake.conduct.cases import (
+    kept_attachments,
+    mail_party,
+    mail_team,
+    note,
+    reporter_party,
+    sent_today,
+    store_attachments,
+)
+from intake.conduct.commands import CommandContext, parse_command, run_command
+from intake.engine.contract import HandlerContext, HandlerResult
+from intake.engine.link import Via
+from intake.mail.authentication import authentication_problem
+from intake.mail.quotes import reply_text
+from intake.mail.sanitize import db_text, header_text
+from intake.store.models import (
+    EventKind,
+    OutboundMessage,
+    Outcome,
+    Party,
+    TeamMember,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+
+
+async def _tell_member(
+    context: HandlerContext, ticket: Ticket, party: Party, what: str, ok: bool, result: str
+) -> None:
+    """Answer the member about their mail, unless that mail answers one of these answers (an
+    autoresponder that sets no header would otherwise loop) or they had many today."""
+    if (
+        await _answers_a_confirmation(context)
+        or await sent_today(party, "command_result", context.now) >= DAILY_CAP
+    ):
+        await note(context.settings, ticket, f"Not told to {party.email} (loop guard): {result}")
+        return
+    await mail_party(
+        context.settings,
+        ticket,
+        party,
+        "command_result",
+        {"member_name": party.name, "what": what, "ok": ok, "result": result},
+        internal=True,
+        answering=context.inbound,
+        answering_message_id=context.message.message_id,
+        references=context.message.references,
+        auto_submitted="auto-replied",
+    )
+
+
+DAILY_CAP = 50  # answers to one member on one case a day: far above any person's pace
+
+
+async def _answers_a_confirmation(context: HandlerContext) -> bool:
+    named = [*context.message.in_reply_to, *context.message.references]
+    return (
+        bool(named)
+        and await OutboundMessage.filter(message_id__in=named, kind="command_result").exists()
+    )
+
+
+async def _why_not_relay(context: HandlerContext, ticket: Ticket, party: Party, text: str) -> str:
+    """Why this text must not reach the reporter, or "" when it may."""
+    lowered = text.lower()
+    addresses = [m.email for m in context.settings.team if m.email in lowered]
+    if addresses:
+        return (
+            f"It contains a team address ({', '.join(addresses)}), perhaps in a signature; the"
+            " reporter must never see one. Remove it and send your reply again."
+        )
+    previous = (
+        await TicketEvent.filter(ticket=ticket, party=party, kind=EventKind.INBOUND)
+        .exclude(inbound_id=context.inbound.id)
+        .order_by("-id")
+        .first()
+    )
+    if previous is not None and previous.body.strip() == text.strip():
+        return "It repeats your previous message word for word (an autoresponder?)."
+    return ""
+
+
+async def _keep_internal(
+    context: HandlerContext, ticket: Ticket, party: Party, text: str, why: str
+) -> None:
+    """Record the member's message on the case without relaying it, and tell them why."""
+    await TicketEvent.create(
+        ticket=ticket,
+        kind=EventKind.INBOUND,
+        author=party.email,
+        body=db_text(text),
+        internal=True,
+        inbound=context.inbound,
+        party=party,
+    )
+    await _tell_member(
+        context,
+        ticket,
+        party,
+        "reply not sent",
+        False,
+        f"{why} It is kept on the case as an internal note; the reporter has not seen it.",
+    )
+
+
+async def _relay(
+    context: HandlerContext, ticket: Ticket, party: Party, member: TeamMember, text: str
+) -> HandlerResult:
+    refusal = await _why_not_relay(context, ticket, party, text)
+    if refusal:
+        await _keep_internal(context, ticket, party, text, refusal)
+        return HandlerResult(Outcome.APPENDED_INTERNAL, f"not relayed: {refusal}", ticket)
+    reporter = await reporter_party(ticket)
+    if reporter is None:
+        await _keep_internal(
+            context,
+            ticket,
+            party,
+            text,
+            "This case has no address to answer: the report came without a usable sender address.",
+        )
+        return HandlerResult(Outcome.APPENDED_INTERNAL, "no reporter address to relay to", ticket)
+    event = await TicketEvent.create(
+        ticket=ticket,
+        kind=EventKind.INBOUND,
+        author=member.email,
+        body=db_text(text),
+        inbound=context.inbound,
+        party=party,
+    )
+    attachments = await store_attachments(
+        context.settings, context.message, context.inbound, ticket, event
+    )
+    relayed = kept_attachments(context.settings, context.message)
+    await mail_party(
+        context.settings,
+        ticket,
+        reporter,
+        "relay",
+        {"reporter_name": header_text(reporter.name), "text": text},
+        internal=False,
+        auto_submitted=None,  # a person wrote it
+        attachments=relayed,
+        record_as=f"{member.name}'s reply relayed to the reporter ({reporter.email})",
+    )
+    await _after_first_response(context, ticket)
+    await mail_team(
+        context.settings,
+        ticket,
+        "case_update",
+        {
+            "headline": f"{member.name} answered the reporter",
+            "event": f"{member.name} wrote to the reporter.",
+            "text": text,
+        },
+        author=member.email,
+    )
+    reason = f"{context.verdict.reason}; relayed to the reporter of {ticket.ref}"
+    if any(a["dropped"] for a in attachments):
+        left_out = ", ".join(str(a["name"]) for a in attachments if a["dropped"])
+        await _tell_member(
+            context,
+            ticket,
+            party,
+            "attachments left out",
+            False,
+            f"Your reply was sent to the reporter without these attachments, which are over"
+            f" the limits: {left_out}.",
+        )
+        reason += f"; attachments over the limits not relayed: {left_out}"
+    return HandlerResult(Outcome.RELAYED, reason, ticket)
+
+
+async def _after_first_response(context: HandlerContext, ticket: Ticket) -> None:
+    updates: dict[str, Any] = {}
+    if ticket.first_response_at is None:
+        updates["first_response_at"] = context.now
+    if ticket.status == TicketStatus.NEW:
+        updates["status"] = TicketStatus.INVESTIGATING
+    if updates:
+        await Ticket.filter(id=ticket.id).update(**updates)
+
+
+async def handle_team_reply(context: HandlerContext) -> HandlerResult:
+    assert context.thread is not None and context.thread.party is not None  # classify saw to it
+    ticket = context.thread.ticket
+    assert ticket is not None
+    party = context.thread.party
+    member = await TeamMember.get_or_none(email=party.email, active=True)
+    if member is None:  # left the team: their old reply addresses no longer count
+        reason = f"{party.email} is no longer on the team"
+        await note(context.settings, ticket, f"A message was refused: {reason}.")
+        return HandlerResult(Outcome.REJECTED_EXCLUDED, reason, None)
+    message = context.message
+    text = reply_text(message)
+
+    problem = authentication_problem(message, context.settings)
+    if problem is not None:
+        await note(
+            context.settings, ticket, f"A reply in {member.email}'s name was refused: {problem}."
+        )
+        await _tell_member(
+            context,
+            ticket,
+            party,
+            "reply refused",
+            False,
+            f"A reply in your name was refused and not added to the case: {problem}. If it was"
+            " yours, your mail server's signature did not verify; ask whoever runs it.",
+        )
+        return HandlerResult(Outcome.REJECTED_UNAUTHENTICATED, problem, None)
+
+    if context.thread.via != Via.TOKEN:
+        await _keep_internal(
+            context,
+            ticket,
+            party,
+            text,
+            "Your message reached the case without your reply"
+            " address (found by its references or subject), so it was neither sent to the"
+            " reporter nor read for commands. To answer, reply to an email Intake sent you.",
+        )
+        reason = f"{context.verdict.reason}; no reply token: kept internal, not relayed"
+        return HandlerResult(Outcome.APPENDED_INTERNAL, reason, ticket)
+
+    command = parse_command(text)
+    if command is not None:
+        result = await run_command(
+            CommandContext(context.settings, ticket, member, context.now), command
+        )
+        await _tell_member(context, ticket, party, f"#{command.name}", result.ok, result.message)
+        state = "done" if result.ok else "refused"
+        return HandlerResult(
+            Outcome.COMMAND, f"#{command.name} from {member.email}: {state}", ticket
+        )
+
+    if not text:
+        await _keep_internal(context, ticket, party, text, "Your reply had no new text.")
+        return HandlerResult(Outcome.APPENDED_INTERNAL, "an empty team reply", ticket)
+    return await _relay(context, ticket, party, member, text)

@@ -1,0 +1,138 @@
+"""Which case, if any, an inbound message belongs to, and as which of its parties.
+
+In this order: a signed reply token in a recipient header; else In-Reply-To or References naming
+a Message-ID we stored (inbound or outbound); else a case reference in the subject. Only a valid
+token proves who wrote; the other two find a case, and the message joins it only when its sender
+is already a party to it. A token that fails its signature, or arrives from someone who is not its
+party, is forged and the message never joins the case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from intake.engine.tokens import ForgedToken, ReplyToken, decode, redact, signing_key, tokens_in
+from intake.mail.parse import ParsedMessage
+from intake.mail.phrases import case_reference
+from intake.settings.schema import Settings
+from intake.store.models import InboundMessage, OutboundMessage, Party, PartyRole, Ticket
+
+RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
+
+
+class Via:
+    TOKEN = "reply token"
+    MESSAGE_ID = "In-Reply-To/References"
+    SUBJECT = "case reference in the subject"
+
+
+@dataclass(frozen=True)
+class ThreadLink:
+    """The case a message points at. `party` is the sender's party on it, when the sender is
+    one; `forged` says why a token was refused (then the message must not join the case)."""
+
+    ticket: Ticket | None
+    via: str
+    party: Party | None = None
+    forged: str | None = None
+
+
+async def _party_for_sender(ticket: Ticket, sender: str) -> Party | None:
+    """The sender's party on the case: the address matches, or the sender is its reporter."""
+    if not sender:
+        return None
+    # An excluded party first: a member kept from the case stays refused under any role.
+    party = await Party.filter(ticket=ticket, email=sender).order_by("-excluded", "id").first()
+    if party is None and ticket.reporter_email.lower() == sender:
+        party = await Party.filter(ticket=ticket, role=PartyRole.REPORTER).order_by("id").first()
+    return party
+
+
+async def _by_token(settings: Settings, message: ParsedMessage) -> ThreadLink | None:
+    candidates = [
+        token
+        for value in message.headers_named(*RECIPIENT_HEADERS)
+        for token in tokens_in(settings, value)
+    ]
+    if not candidates:
+        return None
+    key = signing_key(settings)
+    refused: ThreadLink | None = None
+    for candidate in dict.fromkeys(candidates):
+        try:
+            token = decode(key, candidate)
+        except ForgedToken as exc:
+            # The case it names, if any, gets a note: a reply under a stale or mangled address
+            # must not vanish without a trace (nothing is appended, nobody is mailed).
+            named = await Ticket.get_or_none(id=exc.token.ticket_id)
+            refused = refused or ThreadLink(ticket=named, via=Via.TOKEN, forged=str(exc))
+            continue
+        if token is None:
+            continue
+        link = await _check_token(token, message.from_email, candidate)
+        if link.forged is None:
+            return link
+        refused = refused or link
+    return refused
+
+
+async def _check_token(token: ReplyToken, sender: str, text: str) -> ThreadLink:
+    """A token with a good signature still has to name a party of that case, and the message
+    has to come from that party."""
+    party = await Party.get_or_none(id=token.party_id, ticket_id=token.ticket_id).prefetch_related(
+        "ticket"
+    )
+    if party is None:
+        return ThreadLink(
+            ticket=None, via=Via.TOKEN, forged=f"reply token {redact(text)} names no party"
+        )
+    ticket = party.ticket
+    matches = sender == party.email or (
+        party.role == PartyRole.REPORTER and sender == ticket.reporter_email.lower()
+    )
+    if not matches:
+        return ThreadLink(
+            ticket=ticket,
+            via=Via.TOKEN,
+            forged=f"the reply token of {party.email} ({party.role}) was used by"
+            f" {sender or 'a message without a sender'}",
+        )
+    return ThreadLink(ticket=ticket, via=Via.TOKEN, party=party)
+
+
+async def _by_message_id(message: ParsedMessage) -> Ticket | None:
+    """The case of the most recent stored message the reply names (In-Reply-To first)."""
+    named = [*message.in_reply_to, *reversed(message.references)]
+    if not named:
+        return None
+    known: dict[str, int] = {}
+    for model in (OutboundMessage, InboundMessage):
+        rows = await model.filter(message_id__in=named, ticket_id__not_isnull=True).values_list(
+            "message_id", "ticket_id"
+        )
+        for message_id, ticket_id in rows:
+            known.setdefault(str(message_id), int(ticket_id))
+    for message_id in named:
+        if message_id in known:
+            return await Ticket.get(id=known[message_id])
+    return None
+
+
+async def _by_subject(settings: Settings, message: ParsedMessage) -> Ticket | None:
+    ref = case_reference(settings.organisation.ticket_prefix, message.subject)
+    return await Ticket.get_or_none(ref=ref) if ref else None
+
+
+async def find_thread(settings: Settings, message: ParsedMessage) -> ThreadLink | None:
+    """The case the message points at, and the sender's party on it; None for a new matter."""
+    link = await _by_token(settings, message)
+    if link is not None:
+        return link
+    via, ticket = Via.MESSAGE_ID, await _by_message_id(message)
+    if ticket is None:
+        via, ticket = Via.SUBJECT, await _by_subject(settings, message)
+    if ticket is None:
+        return None
+    return ThreadLink(
+        ticket=ticket, via=via, party=await _party_for_sender(ticket, message.from_email)
+    )

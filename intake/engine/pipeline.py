@@ -1,0 +1,225 @@
+"""Claim a stored message, classify it, run its handler and stamp the outcome, in one transaction.
+
+A message whose processing raises is rolled back, retried with backoff a few times, and then
+parked as failed with its error; `intake inbound retry` puts it back. Nothing disappears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import cast
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from intake.conduct.handlers import HANDLERS
+from intake.engine.classify import ClassifyContext, classify
+from intake.engine.contract import HandlerContext
+from intake.engine.link import find_thread
+from intake.engine.parallel import PendingParse, start_parsing
+from intake.mail.parse import parse_headers_only
+from intake.mail.sanitize import human_size
+from intake.settings.schema import Settings, parse_duration
+from intake.store.models import InboundMessage, InboundState, Outcome
+from intake.transport.stages import upstream_finished, wait_for_upstream
+
+log = logging.getLogger("intake.pipeline")
+
+
+@dataclass
+class ProcessStats:
+    processed: int = 0
+    failed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+def classify_context(settings: Settings) -> ClassifyContext:
+    return ClassifyContext(
+        own_addresses=frozenset({settings.organisation.address}),
+        kind_rules=settings.classification.rules,
+        case_prefix=settings.organisation.ticket_prefix,
+    )
+
+
+async def _due(limit: int) -> dict[int, bytes]:
+    """The raw bytes of the next due messages, by id, oldest first, in one query."""
+    now = datetime.now(UTC)
+    rows = (
+        await InboundMessage.filter(state=InboundState.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("id")
+        .limit(limit)
+        .values_list("id", "raw_bytes")
+    )
+    return dict(cast(list[tuple[int, bytes]], rows))
+
+
+# Everything a handler may read of the row; the raw bytes are parsed already.
+_CLAIMED_FIELDS = ("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size", "quiet")
+
+
+def _start_parsing(due: dict[int, bytes], settings: Settings) -> dict[int, PendingParse]:
+    """Start parsing the whole batch (in a worker, if enabled); a message over the size limit
+    is read for its headers only."""
+    limit_bytes = settings.limits.max_message_bytes
+    readable = [inbound_id for inbound_id, raw in due.items() if len(raw) <= limit_bytes]
+    pending = start_parsing(
+        [due[inbound_id] for inbound_id in readable],
+        settings.processing.parse_workers,
+        settings.limits.parse_seconds,
+    )
+    parsing = dict(zip(readable, pending, strict=True))
+    for inbound_id, raw in due.items():
+        if inbound_id not in parsing:
+            note = _too_large_note(inbound_id, len(raw), limit_bytes)
+            parsing[inbound_id] = PendingParse.ready(parse_headers_only(raw, note))
+    return parsing
+
+
+def _too_large_note(inbound_id: int, size: int, limit: int) -> str:
+    return (
+        f"(This message is {human_size(size)}, over the limit of {human_size(limit)}: its text"
+        f" and attachments were not read. The original is stored unchanged; see"
+        f" `intake inbound show {inbound_id}`.)"
+    )
+
+
+async def _process_one(
+    settings: Settings,
+    inbound: InboundMessage,
+    parsing: PendingParse,
+    context: ClassifyContext,
+    now: datetime,
+) -> tuple[str, str]:
+    """Process one claimed message in a savepoint; returns (outcome, log line). A failure rolls
+    back this message's writes only, and reschedules or parks it."""
+    inbound_id = inbound.id
+    try:
+        async with in_transaction():
+            message = await parsing.result()
+            thread = await find_thread(settings, message)
+            verdict = classify(message, replace(context, thread=thread))
+            result = await HANDLERS[verdict.kind](
+                HandlerContext(
+                    settings=settings,
+                    inbound=inbound,
+                    message=message,
+                    verdict=verdict,
+                    now=now,
+                    thread=thread,
+                )
+            )
+            await InboundMessage.filter(id=inbound_id).update(
+                state=InboundState.DONE,
+                outcome=result.outcome,
+                reason=result.reason,
+                ticket_id=result.ticket.id if result.ticket else None,
+                processed_at=now,
+                attempts=inbound.attempts + 1,
+            )
+    except Exception as exc:  # any failure parks or reschedules the message, never loses it
+        return await _record_failure(settings, inbound, exc)
+    ref = f" {result.ticket.ref}" if result.ticket else ""
+    line = (
+        f"inbound {inbound_id} {message.message_id or '(no Message-ID)'} -> "
+        f"{result.outcome}{ref} ({result.reason})"
+    )
+    return str(result.outcome), line
+
+
+async def _process_chunk(
+    settings: Settings,
+    ids: list[int],
+    parsing: dict[int, PendingParse],
+    context: ClassifyContext,
+    stop: asyncio.Event | None,
+) -> list[str]:
+    """Several messages in one transaction, each in its own savepoint: one commit for many.
+
+    The rows are claimed (FOR UPDATE SKIP LOCKED on PostgreSQL) by the outer transaction, so a
+    savepoint rolled back after a failure keeps the claim and no other worker can take the
+    message before its failure is recorded. Outcomes are logged only once they are committed.
+    """
+    done: list[tuple[str, str]] = []
+    async with in_transaction():
+        claimed = await (
+            InboundMessage.select_for_update(skip_locked=True)
+            .filter(id__in=ids, state=InboundState.PENDING)
+            .only(*_CLAIMED_FIELDS)
+            .order_by("id")
+        )
+        for inbound in claimed:
+            if stop is not None and stop.is_set():
+                break
+            now = datetime.now(UTC)
+            done.append(await _process_one(settings, inbound, parsing[inbound.id], context, now))
+    for outcome, line in done:
+        if outcome == Outcome.FAILED:
+            log.warning("%s", line)
+        else:
+            log.info("%s", line)
+    return [outcome for outcome, _ in done]
+
+
+async def _record_failure(
+    settings: Settings, inbound: InboundMessage, exc: Exception
+) -> tuple[str, str]:
+    """Reschedule with exponential backoff, or park after max_attempts; returns the log line.
+    The claimed row already knows its attempts, so its raw bytes are not read again."""
+    attempts = inbound.attempts + 1
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    update = InboundMessage.filter(id=inbound.id)
+    if attempts >= settings.processing.max_attempts:
+        await update.update(
+            attempts=attempts,
+            last_error=error,
+            state=InboundState.FAILED,
+            outcome=Outcome.FAILED,
+            reason=f"failed {attempts} times; parked",
+            next_attempt_at=None,
+        )
+        line = f"inbound {inbound.id} parked after {attempts} attempts"
+    else:
+        delay = parse_duration(settings.processing.retry_after) * 2 ** (attempts - 1)
+        await update.update(
+            attempts=attempts, last_error=error, next_attempt_at=datetime.now(UTC) + delay
+        )
+        line = f"inbound {inbound.id} failed (attempt {attempts}), retrying in {delay}"
+    return Outcome.FAILED, f"{line}: {error}"
+
+
+async def process_pending(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    upstream: asyncio.Event | None = None,
+) -> ProcessStats:
+    """Process every due message, batch by batch; between messages, honour `stop`.
+
+    While `upstream` (the fetch stage) is not yet set, no due message means "wait for more".
+    """
+    stats = ProcessStats()
+    context = classify_context(settings)
+    per_commit = settings.processing.messages_per_commit
+    while stop is None or not stop.is_set():
+        upstream_done = upstream_finished(upstream)
+        due = await _due(settings.processing.batch_size)
+        if not due:
+            if upstream_done:
+                break
+            await wait_for_upstream()
+            continue
+        ids = list(due)
+        parsing = _start_parsing(due, settings)
+        for start in range(0, len(ids), per_commit):
+            if stop is not None and stop.is_set():
+                break
+            for outcome in await _process_chunk(
+                settings, ids[start : start + per_commit], parsing, context, stop
+            ):
+                stats.processed += 1
+                stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
+                stats.failed += outcome == Outcome.FAILED
+    return stats

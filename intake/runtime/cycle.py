@@ -1,0 +1,76 @@
+"""One fetch, process and deliver cycle, and the process-wide start-up around it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from intake.conduct.team import sync_team
+from intake.engine.parallel import shutdown_parse_pool
+from intake.engine.pipeline import ProcessStats, process_pending
+from intake.settings.schema import Settings
+from intake.store.db import database
+from intake.transport.delivery import DeliveryStats, deliver_once
+from intake.transport.fetch import Backfill, FetchStats, fetch_once
+
+log = logging.getLogger("intake")
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def running(settings: Settings, *, sync: bool = True) -> AsyncIterator[None]:
+    """Database open and migrated for the life of the block; with `sync`, the team mirrored
+    from the settings first (the commands that only read leave the database alone)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        async with database(settings.database_url()):
+            if sync:
+                await sync_team(settings)
+            yield
+    finally:
+        shutdown_parse_pool()
+
+
+@dataclass
+class CycleStats:
+    fetch: FetchStats
+    process: ProcessStats
+    deliver: DeliveryStats
+
+
+async def _then_signal(work: Awaitable[T], done: asyncio.Event) -> T:
+    try:
+        return await work
+    finally:
+        done.set()
+
+
+async def poll_once(
+    settings: Settings, stop: asyncio.Event | None = None, backfill: Backfill | None = None
+) -> CycleStats:
+    """Fetch, process and deliver, as a pipeline: each stage starts at once and works on what
+    the stage before it has committed, so the first acknowledgement leaves within seconds and
+    waiting on the IMAP and SMTP servers overlaps with processing. A failing stage does not
+    stop the others (queued mail is still delivered when the mailbox is down); its error is
+    raised once all three have finished."""
+    fetched, processed = asyncio.Event(), asyncio.Event()
+    results = await asyncio.gather(
+        _then_signal(fetch_once(settings, stop, backfill), fetched),
+        _then_signal(process_pending(settings, stop, upstream=fetched), processed),
+        deliver_once(settings, stop, upstream=processed),
+        return_exceptions=True,
+    )
+    errors = [result for result in results if isinstance(result, BaseException)]
+    for error in errors[1:]:
+        log.error("also failed in this cycle: %s: %s", type(error).__name__, error)
+    if errors:
+        raise errors[0]
+    fetch_stats, process_stats, deliver_stats = results
+    assert isinstance(fetch_stats, FetchStats)
+    assert isinstance(process_stats, ProcessStats)
+    assert isinstance(deliver_stats, DeliveryStats)
+    return CycleStats(fetch=fetch_stats, process=process_stats, deliver=deliver_stats)

@@ -1,0 +1,357 @@
+"""Send queued outbox rows: one reused connection per batch, backoff on 4xx, final state on 5xx.
+
+A row is marked sent right after the server accepted it, so a crash can duplicate at most the
+message in flight, never lose one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+from tortoise.expressions import F, Q
+
+from intake.errors import DeliveryError, DeliveryLoginFailed
+from intake.settings.schema import OutboundSettings, Settings, parse_duration
+from intake.store.models import OutboundMessage, OutboundState
+from intake.transport.stages import upstream_finished, wait_for_upstream
+from intake.transport.tls import tls_context
+
+log = logging.getLogger("intake.deliver")
+
+SENT_BACKLOG_MAX = 5
+
+
+class TemporaryFailure(Exception):
+    """Try again later (4xx, connection trouble)."""
+
+
+class ConnectionLost(TemporaryFailure):
+    """The connection itself failed: stop this run rather than fail every row in turn."""
+
+
+class PermanentFailure(Exception):
+    """The server refused for good (5xx)."""
+
+
+class Transport(Protocol):
+    name: str  # where the mail goes, for messages
+
+    async def open(self) -> None: ...
+
+    async def send(self, row: OutboundMessage) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class DirectoryTransport:
+    """Writes each message as NNNNNNNN-kind.eml, atomically: the embedded default outbox."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = str(path)
+
+    async def open(self) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeliveryError(f"outbox directory {self.path}: {exc.strerror}") from None
+
+    async def send(self, row: OutboundMessage) -> None:
+        final = self.path / f"{row.id:08d}-{row.kind}.eml"
+        partial = self.path / f".{final.name}.partial"
+        try:
+            partial.write_bytes(row.raw_bytes)
+            os.replace(partial, final)
+        except OSError as exc:
+            raise TemporaryFailure(f"{final}: {exc.strerror}") from None
+
+    async def close(self) -> None:
+        return None
+
+
+class SmtpTransport:
+    def __init__(self, config: OutboundSettings, password: str | None) -> None:
+        self.config = config
+        self.password = password
+        self.client: aiosmtplib.SMTP | None = None
+        self.name = f"smtp://{config.host}:{config.effective_port}"
+
+    async def open(self) -> None:
+        config = self.config
+        try:
+            context = tls_context(config.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"{self.name}: outbound.ca_file {config.ca_file}: {exc}") from None
+        client = aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.effective_port,
+            use_tls=config.security == "ssl",
+            start_tls=config.security == "starttls",
+            tls_context=context,
+            timeout=config.timeout_seconds,
+        )
+        try:
+            await client.connect()
+            if config.username and self.password:
+                await client.login(config.username, self.password)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            await _quietly_close(client)
+            raise DeliveryLoginFailed(
+                f"{self.name}: login refused: {exc.code} {exc.message}"
+            ) from None
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            await _quietly_close(client)
+            raise DeliveryError(f"{self.name}: {exc}") from None
+        self.client = client
+
+    async def send(self, row: OutboundMessage) -> None:
+        try:
+            await self._send(row)
+        except ConnectionLost:
+            # A reused connection the server closed while idle: one fresh try before deferring.
+            await self._send(row)
+
+    async def _send(self, row: OutboundMessage) -> None:
+        if self.client is None or not self.client.is_connected:
+            await self.open()
+        assert self.client is not None
+        try:
+            await self._transaction(row)
+        except (PermanentFailure, TemporaryFailure):
+            await self._reset()  # a refused message must not leave the session mid-transaction
+            raise
+
+    async def _reset(self) -> None:
+        if self.client is None:
+            return
+        try:
+            await self.client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            await _quietly_close(self.client)
+            self.client = None
+
+    async def _transaction(self, row: OutboundMessage) -> None:
+        assert self.client is not None
+        try:
+            errors, _ = await self.client.sendmail(row.sender, list(row.recipients), row.raw_bytes)
+        except aiosmtplib.SMTPSenderRefused as exc:
+            # Our own address refused (authentication, relaying): a setup problem, not this
+            # message's. Stop the run; the rows stay queued for when the setup is fixed.
+            raise DeliveryError(f"{self.name}: sender refused: {exc.code} {exc.message}") from None
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [refusal.code for refusal in exc.recipients]
+            detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            if all(code >= 500 for code in codes):
+                raise PermanentFailure(detail) from None
+            raise TemporaryFailure(detail) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            detail = f"{exc.code} {exc.message}"
+            if exc.code >= 500:
+                raise PermanentFailure(detail) from None
+            raise TemporaryFailure(detail) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await _quietly_close(self.client)
+            self.client = None
+            raise ConnectionLost(f"{self.name}: {exc}") from None
+        except (ValueError, UnicodeError) as exc:  # a row no server could ever take
+            raise PermanentFailure(f"unsendable: {exc}") from None
+        if errors:
+            log.warning("outbound %d: some recipients refused: %s", row.id, errors)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            client, self.client = self.client, None
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                await _quietly_close(client)
+
+
+async def _quietly_close(client: aiosmtplib.SMTP) -> None:
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError, RuntimeError):
+        client.close()
+
+
+def make_transport(settings: Settings) -> Transport:
+    config = settings.outbound
+    if config.kind == "directory":
+        assert config.path is not None
+        return DirectoryTransport(config.path)
+    return SmtpTransport(config, settings.secret(config.password_env, "outbound.password_env"))
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+
+def retry_delay(config: OutboundSettings, attempts: int) -> timedelta:
+    base = parse_duration(config.retry_after)
+    ceiling = parse_duration(config.max_retry_after)
+    factor: int = 2 ** max(attempts - 1, 0)
+    return min(base * factor, ceiling)
+
+
+async def _record_failure(
+    row: OutboundMessage, config: OutboundSettings, detail: str, permanent: bool
+) -> bool:
+    """Store the failure; returns True when the row is now failed for good."""
+    row.attempts += 1
+    row.last_error = detail
+    final = permanent or row.attempts >= config.max_attempts
+    if final:
+        row.state = OutboundState.FAILED
+        row.next_attempt_at = None
+    else:
+        row.next_attempt_at = datetime.now(UTC) + retry_delay(config, row.attempts)
+    await row.save(update_fields=["attempts", "last_error", "state", "next_attempt_at"])
+    return final
+
+
+async def deliver_once(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    upstream: asyncio.Event | None = None,
+) -> DeliveryStats:
+    """Send what is due, batch by batch, until nothing is due or a connection fails.
+
+    While `upstream` (the processing stage) is not yet set, an empty outbox means "wait for
+    more" rather than "done", so delivery overlaps processing over one connection.
+    """
+    config = settings.outbound
+    stats = DeliveryStats()
+    transport = make_transport(settings)
+    opened = False
+    try:
+        while stop is None or not stop.is_set():
+            upstream_done = upstream_finished(upstream)
+            now = datetime.now(UTC)
+            due = (
+                await OutboundMessage.filter(state=OutboundState.QUEUED)
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                .order_by("id")
+                .limit(config.batch_size)
+            )
+            if not due:
+                if upstream_done:
+                    break
+                await wait_for_upstream()
+                continue
+            if not opened:
+                await transport.open()
+                opened = True
+            if not await _send_batch(transport, due, config, stats, stop):
+                break
+    finally:
+        if opened:
+            await transport.close()
+    return stats
+
+
+class _SentLedger:
+    """Records accepted messages as sent, in the background, so that sending never waits for
+    the database lock. One writer at a time takes every row accepted since its last write: on a
+    quiet database that is one or two rows, under load a larger group (never more than
+    SENT_BACKLOG_MAX before sending waits). A crash re-sends only what was accepted and not yet
+    recorded; nothing is ever lost."""
+
+    def __init__(self) -> None:
+        self.rows: list[OutboundMessage] = []
+        self.writing: asyncio.Task[None] | None = None
+
+    async def add(self, row: OutboundMessage) -> None:
+        self.rows.append(row)
+        if self.writing is not None and (self.writing.done() or len(self.rows) >= SENT_BACKLOG_MAX):
+            writing, self.writing = self.writing, None
+            await writing  # surfaces a failed write; waits when the writer lags too far
+        if self.writing is None:
+            self.writing = asyncio.create_task(self._drain())
+
+    async def flush(self) -> None:
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            await writing
+        await self._drain()
+
+    async def _drain(self) -> None:
+        while self.rows:
+            rows, self.rows = self.rows, []
+            await OutboundMessage.filter(id__in=[row.id for row in rows]).update(
+                state=OutboundState.SENT, sent_at=datetime.now(UTC), attempts=F("attempts") + 1
+            )
+            for row in rows:
+                log.info(
+                    "outbound %d (%s) sent to %d recipient(s)",
+                    row.id,
+                    row.kind,
+                    len(row.recipients),
+                )
+
+
+async def _refused(
+    row: OutboundMessage,
+    config: OutboundSettings,
+    stats: DeliveryStats,
+    detail: str,
+    *,
+    permanent: bool,
+) -> None:
+    """Record that the server would not take this row (for now, or for good)."""
+    final = await _record_failure(row, config, detail, permanent=permanent)
+    stats.failed += final
+    stats.deferred += not final
+    outcome = "failed" if permanent else f"failed after {row.attempts} attempts"
+    log.warning(
+        "outbound %d (%s) %s: %s", row.id, row.kind, outcome if final else "deferred", detail
+    )
+
+
+async def _send_batch(
+    transport: Transport,
+    due: list[OutboundMessage],
+    config: OutboundSettings,
+    stats: DeliveryStats,
+    stop: asyncio.Event | None,
+) -> bool:
+    """Send one batch; False when the connection is failing and the run should stop.
+
+    A DeliveryError (the server unreachable, or refusing our login or sender address) is about
+    the setup, not this row: it propagates, the row keeps its attempts, and the caller's failure
+    handling (one log line, backoff) applies, as when the connection could not be opened."""
+    ledger = _SentLedger()
+    try:
+        for row in due:
+            if stop is not None and stop.is_set():
+                return False
+            try:
+                await transport.send(row)
+            except PermanentFailure as exc:
+                await _refused(row, config, stats, str(exc), permanent=True)
+                continue
+            except TemporaryFailure as exc:
+                await _refused(row, config, stats, str(exc), permanent=False)
+                if isinstance(exc, ConnectionLost):
+                    return False
+                continue
+            except DeliveryError:
+                raise
+            except Exception as exc:  # one odd row must never stop the whole queue
+                detail = f"{type(exc).__name__}: {exc}"
+                await _refused(row, config, stats, detail, permanent=False)
+                continue
+            await ledger.add(row)
+            stats.sent += 1
+    finally:
+        await ledger.flush()
+    return True

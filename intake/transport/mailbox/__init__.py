@@ -1,0 +1,43 @@
+"""Mail sources. Each is synchronous (imapclient is); fetch.py runs them in a worker thread."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from intake.settings.schema import Settings
+
+Key = int | str
+
+
+class Mailbox(Protocol):
+    """A folder that new mail arrives in, and a way to mark mail processed without deleting it."""
+
+    identity: str
+    folder: str
+
+    def open(self) -> int | None:
+        """Connect and select the folder; returns its UIDVALIDITY (None where there is none)."""
+
+    def pending(self) -> list[Key]:
+        """Keys of the messages still in the folder (those fetched before included)."""
+
+    def fetch(self, keys: list[Key]) -> list[tuple[Key, bytes]]:
+        """Raw bytes of these messages, without marking them read."""
+
+    def mark_processed(self, keys: list[Key]) -> None:
+        """Move these messages out of the folder, never deleting them."""
+
+    def close(self) -> None: ...
+
+
+def open_mailbox(settings: Settings) -> Mailbox:
+    config = settings.mailbox
+    if config.kind == "imap":
+        from intake.transport.mailbox.imap import ImapMailbox
+
+        password = settings.secret(config.password_env, "mailbox.password_env") or ""
+        return ImapMailbox(config, password)
+    from intake.transport.mailbox.maildir import MaildirMailbox
+
+    assert config.path is not None
+    return MaildirMailbox(config.path)

@@ -1,0 +1,131 @@
+"""IMAP source (imapclient): UIDs above the last seen, BODY.PEEK[] in batches, MOVE when stored.
+
+Where the server lacks MOVE: COPY, flag \\Deleted and UID EXPUNGE those UIDs only (UIDPLUS).
+Where it lacks UIDPLUS too, nothing is expunged at all: the copy is made and the original is
+tagged with a keyword that later searches skip, because a plain EXPUNGE could delete mail that
+someone else flagged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from intake.errors import MailboxError, MailboxLoginFailed
+from intake.settings.schema import MailboxSettings
+from intake.transport.mailbox import Key
+from intake.transport.tls import tls_context
+
+PROCESSED_KEYWORD = b"$IntakeProcessed"
+IMAP_ERRORS: tuple[type[BaseException], ...] = (
+    IMAPClientError,
+    OSError,
+    ssl.SSLError,
+    socket.timeout,
+    EOFError,
+)
+
+
+class ImapMailbox:
+    def __init__(self, config: MailboxSettings, password: str) -> None:
+        self.config = config
+        self.password = password
+        self.folder = config.folder
+        self.identity = f"imap://{config.username}@{config.host}:{config.effective_port}"
+        self._client: IMAPClient | None = None
+
+    @property
+    def client(self) -> IMAPClient:
+        if self._client is None:
+            raise MailboxError(f"{self.identity}: not connected")
+        return self._client
+
+    def _describe(self, exc: BaseException) -> str:
+        return f"{self.identity}: {_text(exc) or type(exc).__name__}"
+
+    def open(self) -> int | None:
+        config = self.config
+        try:
+            context = tls_context(config.ca_file)
+            client = IMAPClient(
+                config.host or "",
+                port=config.effective_port,
+                ssl=config.security == "ssl",
+                ssl_context=context,
+                timeout=config.timeout_seconds,
+            )
+            if config.security == "starttls":
+                client.starttls(context)
+            self._client = client
+            client.login(config.username or "", self.password)
+            selected = client.select_folder(self.folder)
+            if not client.folder_exists(config.processed_folder):
+                client.create_folder(config.processed_folder)
+        except LoginError as exc:
+            self.close()
+            raise MailboxLoginFailed(f"{self.identity}: login failed: {_text(exc)}") from None
+        except IMAP_ERRORS as exc:
+            self.close()
+            raise MailboxError(self._describe(exc)) from None
+        return int(selected[b"UIDVALIDITY"])
+
+    def _fallback_only(self) -> bool:
+        return not (self.client.has_capability("MOVE") or self.client.has_capability("UIDPLUS"))
+
+    def pending(self) -> list[Key]:
+        criteria = ["UNKEYWORD", PROCESSED_KEYWORD] if self._fallback_only() else ["ALL"]
+        try:
+            return sorted(int(uid) for uid in self.client.search(criteria))
+        except IMAP_ERRORS as exc:
+            raise MailboxError(self._describe(exc)) from None
+
+    def fetch(self, keys: list[Key]) -> list[tuple[Key, bytes]]:
+        try:
+            response = self.client.fetch([int(key) for key in keys], ["BODY.PEEK[]"])
+        except IMAP_ERRORS as exc:
+            raise MailboxError(self._describe(exc)) from None
+        return [
+            (int(uid), bytes(data[b"BODY[]"]))
+            for uid, data in sorted(response.items())
+            if data.get(b"BODY[]") is not None
+        ]
+
+    def mark_processed(self, keys: list[Key]) -> None:
+        uids = [int(key) for key in keys]
+        if not uids:
+            return
+        client = self.client
+        target = self.config.processed_folder
+        try:
+            if client.has_capability("MOVE"):
+                client.move(uids, target)
+                return
+            client.copy(uids, target)
+            client.add_flags(uids, [PROCESSED_KEYWORD])
+            if client.has_capability("UIDPLUS"):
+                client.add_flags(uids, [b"\\Deleted"])
+                client.uid_expunge(uids)
+        except IMAP_ERRORS as exc:
+            raise MailboxError(self._describe(exc)) from None
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except IMAP_ERRORS:
+            with contextlib.suppress(*IMAP_ERRORS):
+                client.shutdown()
+
+
+def _text(exc: BaseException) -> str:
+    """imapclient puts the server's bytes in args[0]; other errors read best as str()."""
+    detail = exc.args[0] if len(exc.args) == 1 else None
+    if isinstance(detail, bytes):
+        return detail.decode("utf-8", "replace")
+    return str(detail) if isinstance(detail, str) else str(exc)

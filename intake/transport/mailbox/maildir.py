@@ -1,0 +1,57 @@
+"""A local Maildir an MTA delivers into: new mail is in new/, processed mail moves to cur/."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from intake.errors import MailboxError
+from intake.transport.mailbox import Key
+
+PROCESSED_FLAGS = ":2,S"
+
+
+class MaildirMailbox:
+    folder = "new"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.identity = f"maildir:{path}"
+
+    def open(self) -> int | None:
+        try:
+            for sub in ("new", "cur", "tmp"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MailboxError(f"maildir {self.path}: {exc.strerror}") from None
+        return None
+
+    def pending(self) -> list[Key]:
+        names = (entry.name for entry in os.scandir(self.path / "new") if entry.is_file())
+        return sorted(name for name in names if not name.startswith("."))
+
+    def fetch(self, keys: list[Key]) -> list[tuple[Key, bytes]]:
+        found: list[tuple[Key, bytes]] = []
+        for key in keys:
+            try:
+                found.append((key, (self.path / "new" / str(key)).read_bytes()))
+            except FileNotFoundError:
+                continue  # taken away by someone else between listing and reading
+        return found
+
+    def mark_processed(self, keys: list[Key]) -> None:
+        for key in keys:
+            name = str(key)
+            target = self.path / "cur" / (name + PROCESSED_FLAGS)
+            if target.exists():  # a name used twice (files copied in by hand): keep both
+                target = self.path / "cur" / f"{name}.{uuid.uuid4().hex[:8]}{PROCESSED_FLAGS}"
+            try:
+                os.rename(self.path / "new" / name, target)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise MailboxError(f"maildir {self.path}: {name}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        return None

@@ -7,7 +7,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from intake.settings.schema import Settings, load_settings
+from intake.settings.loading import load_settings
+from intake.settings.schema import Settings
 
 _counter = itertools.count(1)
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"

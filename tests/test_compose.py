@@ -11,7 +11,8 @@ from intake.engine.compose import Recipient, render
 from intake.mail.mime import serialise
 from intake.mail.sanitize import display_filename, header_text
 from intake.runtime.cycle import poll_once
-from intake.settings.schema import TEMPLATE_KINDS, Settings
+from intake.settings.schema import Settings
+from intake.settings.templates import TemplateName
 from intake.store.models import EventKind, OutboundMessage, Ticket, TicketEvent
 from tests.servers import Dovecot, SmtpSink
 from tests.support import REPO, make_mail
@@ -24,7 +25,7 @@ def test_an_undefined_template_variable_is_an_error() -> None:
 
 def test_every_template_has_a_subject_and_a_text_block() -> None:
     templates = sorted((REPO / "templates").glob("*.j2"))
-    assert len(templates) >= len(TEMPLATE_KINDS)
+    assert len(templates) >= len(TemplateName)
     for template in templates:
         source = template.read_text()
         assert "{% block subject %}" in source and "{% block text %}" in source, template.name

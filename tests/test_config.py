@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from intake.errors import SettingsError
-from intake.settings.schema import load_settings, parse_duration, require_secrets
+from intake.settings.loading import load_settings, require_secrets
+from intake.settings.types import parse_duration
 from tests.support import REPO, base_settings, write_settings
 
 

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from intake.cli import views
-from intake.engine.tokens import ReplyToken, encode, signing_key
+from intake.engine.tokens import ReplyToken, encode
 from intake.runtime.cycle import poll_once, running
 from intake.settings.schema import Settings
+from intake.settings.secrets import signing_key
 from intake.store.models import (
     EventKind,
     InboundMessage,

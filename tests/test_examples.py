@@ -19,7 +19,8 @@ import pytest
 
 from intake.conduct.roster import shift_at
 from intake.runtime.cycle import running
-from intake.settings.schema import Settings, load_settings
+from intake.settings.loading import load_settings
+from intake.settings.schema import Settings
 from intake.store.models import EventKind, Party, Ticket, TicketEvent
 from tests.servers import Dovecot, SmtpSink
 from tests.support import REPO, make_mail

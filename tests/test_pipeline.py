@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from intake.conduct.handlers import registry
 from intake.engine.pipeline import process_pending
 from intake.runtime.cycle import running
 from intake.store.models import (
@@ -43,7 +44,7 @@ async def test_a_failing_message_rolls_back_retries_then_parks_and_the_rest_keep
     )
     async with running(settings):
         await fetch_once(settings)
-        first = await process_pending(settings)
+        first = await process_pending(settings, registry(settings))
         assert first.outcomes == {"failed": 1, "ignored_auto_reply": 1}
 
         report = await InboundMessage.get(source_ref="1.eml")
@@ -56,11 +57,12 @@ async def test_a_failing_message_rolls_back_retries_then_parks_and_the_rest_keep
         assert await OutboundMessage.all().count() == 0
         assert (await TicketSequence.all().values_list("last_number", flat=True)) in ([], [0])
 
-        assert (await process_pending(settings)).processed == 0  # backoff: not due yet
+        not_due_yet = await process_pending(settings, registry(settings))  # backoff
+        assert not_due_yet.processed == 0
         await InboundMessage.filter(id=report.id).update(
             next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)
         )
-        await process_pending(settings)
+        await process_pending(settings, registry(settings))
         await report.refresh_from_db()
         assert report.state == InboundState.FAILED
         assert report.outcome == "failed"
@@ -78,7 +80,8 @@ async def test_without_a_usable_sender_the_case_opens_but_nobody_is_answered(
     )
     async with running(settings):
         await fetch_once(settings)
-        assert (await process_pending(settings)).outcomes == {"ticket_created": 1}
+        stats = await process_pending(settings, registry(settings))
+        assert stats.outcomes == {"ticket_created": 1}
         ticket = await Ticket.get()
         assert ticket.reporter_email == ""
         kinds = await OutboundMessage.all().values_list("kind", flat=True)

@@ -21,7 +21,8 @@ from intake.conduct.stats import (
     window,
 )
 from intake.runtime.cycle import running
-from intake.settings.schema import Settings, Stats, load_settings
+from intake.settings.loading import load_settings
+from intake.settings.schema import Settings, Stats
 from intake.store.models import Ticket, TicketStatus
 from tests.support import base_settings, write_settings
 from tests.test_cli import intake

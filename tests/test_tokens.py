@@ -13,17 +13,16 @@ from hypothesis import strategies as st
 
 from intake.cli.logs import configure_logging
 from intake.engine.tokens import (
-    SECRET_FILE,
     ForgedToken,
     ReplyToken,
     decode,
     encode,
     redact,
     reply_address,
-    signing_key,
     tokens_in,
 )
 from intake.errors import SettingsError
+from intake.settings.secrets import SECRET_FILE, signing_key
 from tests.support import base_settings, settings_from
 
 KEY = b"k" * 40

@@ -21,7 +21,8 @@ from intake.conduct.deadlines import run_deadlines
 from intake.conduct.roster import upcoming_shifts
 from intake.errors import IntakeError, SettingsError
 from intake.runtime.cycle import CycleStats, poll_once, running
-from intake.settings.schema import OUTSIDE_CONTACT_MISSING, Settings, load_settings, require_secrets
+from intake.settings.loading import OUTSIDE_CONTACT_MISSING, load_settings, require_secrets
+from intake.settings.schema import Settings
 from intake.transport.fetch import Backfill
 
 T = TypeVar("T")

@@ -12,11 +12,12 @@ from typing import Any
 from intake.conduct.conflicts import Conflict
 from intake.conduct.roster import duty_order
 from intake.engine.compose import Recipient, queue_email
-from intake.engine.tokens import ReplyToken, reply_address, signing_key, tokens_in
+from intake.engine.tokens import ReplyToken, reply_address, tokens_in
 from intake.mail.mime import OutboundAttachment
 from intake.mail.parse import ParsedMessage
 from intake.mail.sanitize import db_text, display_filename, header_text, human_size
 from intake.settings.schema import Settings
+from intake.settings.secrets import signing_key
 from intake.store.blobs import store_blob
 from intake.store.models import (
     Attachment,

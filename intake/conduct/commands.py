@@ -25,7 +25,7 @@ from intake.conduct.cases import (
 )
 from intake.engine.compose import valid_address
 from intake.mail.sanitize import db_text, header_text
-from intake.settings.schema import Settings, parse_duration
+from intake.settings.schema import Settings
 from intake.store.models import EventKind, PartyRole, TeamMember, Ticket, TicketEvent, TicketStatus
 
 HELP = """\
@@ -182,9 +182,7 @@ async def _resolve(context: CommandContext, command: Command) -> CommandResult:
     ticket.resolution_reason = db_text(reason.strip())
     ticket.resolved_by = context.member.email
     ticket.resolved_at = context.now
-    ticket.resolution_ends_at = (
-        context.now + parse_duration(resolution.duration) if resolution.duration else None
-    )
+    ticket.resolution_ends_at = context.now + resolution.duration if resolution.duration else None
     await ticket.save(
         update_fields=[
             "status",

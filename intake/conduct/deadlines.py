@@ -23,7 +23,7 @@ from tortoise.transactions import in_transaction
 from intake.conduct.cases import excluded_emails, mail_party, reporter_party, team_party
 from intake.conduct.roster import shift_at
 from intake.mail.sanitize import human_duration
-from intake.settings.schema import Settings, parse_duration
+from intake.settings.schema import Settings
 from intake.store.models import (
     DECIDED,
     InboundMessage,
@@ -138,7 +138,7 @@ class _Run:
     async def reporter_update(self, ticket: Ticket) -> None:
         """Once per period (counted from the case's creation) in which the reporter heard
         nothing from us for a whole `reporter_update`."""
-        every = parse_duration(self.settings.deadlines.reporter_update)
+        every = self.settings.deadlines.reporter_update
         kind = f"update:{(self.now - ticket.created_at) // every}"
         assignee = _assignee(ticket)
         if assignee is None or (ticket.id, kind) in self.done:  # spare the queries below
@@ -193,7 +193,7 @@ async def run_deadlines(settings: Settings, now: datetime) -> list[str]:
     earliest = min(
         deadlines.first_response_for(urgent=True),
         deadlines.first_response_for(urgent=False),
-        parse_duration(deadlines.reporter_update),
+        deadlines.reporter_update,
     )
     quiet = InboundMessage.filter(quiet=True, ticket_id__not_isnull=True)
     async with in_transaction():
@@ -209,7 +209,7 @@ async def run_deadlines(settings: Settings, now: datetime) -> list[str]:
         ending = (
             await Ticket.filter(
                 resolution_ends_at__gt=now,
-                resolution_ends_at__lte=now + parse_duration(deadlines.ban_expiry_notice),
+                resolution_ends_at__lte=now + deadlines.ban_expiry_notice,
             )
             .prefetch_related("assignee")
             .order_by("id")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from intake.settings.schema import Roster, Settings, TeamMember, parse_duration
+from intake.settings.schema import Roster, Settings, TeamMember
 
 
 def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -52,9 +52,7 @@ def _roster_start(roster: Roster, zone: ZoneInfo) -> datetime:
 
 
 def _period_index(roster: Roster, instant: datetime, zone: ZoneInfo) -> int:
-    return (_local_naive(instant, zone) - _roster_start(roster, zone)) // parse_duration(
-        roster.period
-    )
+    return (_local_naive(instant, zone) - _roster_start(roster, zone)) // roster.period
 
 
 def duty_order(settings: Settings, instant: datetime) -> list[str]:
@@ -80,7 +78,7 @@ def shift_at(settings: Settings, instant: datetime) -> Shift:
     lead; when everyone is away, the rota as written, so that somebody is always named."""
     roster = settings.roster
     zone = ZoneInfo(roster.timezone)
-    period = parse_duration(roster.period)
+    period = roster.period
     index = _period_index(roster, instant, zone)
     order = duty_order(settings, instant) or [roster.rotation[index % len(roster.rotation)]]
     on_duty = settings.member(order[0])

@@ -1,33 +1,65 @@
-"""What every handler receives and returns."""
+"""The contract between the engine and what it runs: verdicts, handlers and the registry.
+
+The engine decides nothing about cases itself. The runtime hands it a `Registry`: the case rules
+that decide what mail the screen let through is, and one handler per kind of verdict (the
+screen's machine mail included). A handler receives a `HandlerContext` and returns a
+`HandlerResult`; its writes and the message's outcome commit together.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from intake.engine.classify import Verdict
-from intake.engine.link import ThreadLink
 from intake.mail.parse import ParsedMessage
 from intake.settings.schema import Settings
-from intake.store.models import InboundMessage, Ticket
+from intake.store.models import InboundMessage, Outcome, Ticket
+
+if TYPE_CHECKING:
+    from intake.engine.link import CaseLink
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a message is (`kind`: the screen's MachineMail or a kind of the case rules), why, and
+    the name of the rule that said so."""
+
+    kind: StrEnum
+    reason: str
+    rule: str
 
 
 @dataclass(frozen=True)
 class HandlerContext:
+    """Everything a handler may need of the message in hand, so none reads its row again."""
+
     settings: Settings
     inbound: InboundMessage
+    raw: bytes
     message: ParsedMessage
     verdict: Verdict
     now: datetime
-    thread: ThreadLink | None = None
+    link: CaseLink | None = None
 
 
 @dataclass(frozen=True)
 class HandlerResult:
-    outcome: str
+    outcome: Outcome
     reason: str
     ticket: Ticket | None = None
 
 
 Handler = Callable[[HandlerContext], Awaitable[HandlerResult]]
+CaseRules = Callable[[ParsedMessage, "CaseLink | None"], Verdict]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What the runtime gives the engine: the case rules, and a handler for every kind of verdict
+    the screen or the rules can give."""
+
+    rules: CaseRules
+    handlers: Mapping[StrEnum, Handler]

@@ -10,29 +10,33 @@ party, is forged and the message never joins the case.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from intake.engine.tokens import ForgedToken, ReplyToken, decode, redact, signing_key, tokens_in
+from intake.engine.tokens import ForgedToken, ReplyToken, decode, redact, tokens_in
 from intake.mail.parse import ParsedMessage
-from intake.mail.phrases import case_reference
 from intake.settings.schema import Settings
+from intake.settings.secrets import signing_key
 from intake.store.models import InboundMessage, OutboundMessage, Party, PartyRole, Ticket
+from intake.store.references import case_reference
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
 
 
-class Via:
+class Via(StrEnum):
+    """How a message was linked to its case; only a token proves who wrote."""
+
     TOKEN = "reply token"
     MESSAGE_ID = "In-Reply-To/References"
     SUBJECT = "case reference in the subject"
 
 
 @dataclass(frozen=True)
-class ThreadLink:
+class CaseLink:
     """The case a message points at. `party` is the sender's party on it, when the sender is
     one; `forged` says why a token was refused (then the message must not join the case)."""
 
     ticket: Ticket | None
-    via: str
+    via: Via
     party: Party | None = None
     forged: str | None = None
 
@@ -48,7 +52,7 @@ async def _party_for_sender(ticket: Ticket, sender: str) -> Party | None:
     return party
 
 
-async def _by_token(settings: Settings, message: ParsedMessage) -> ThreadLink | None:
+async def _by_token(settings: Settings, message: ParsedMessage) -> CaseLink | None:
     candidates = [
         token
         for value in message.headers_named(*RECIPIENT_HEADERS)
@@ -57,7 +61,7 @@ async def _by_token(settings: Settings, message: ParsedMessage) -> ThreadLink | 
     if not candidates:
         return None
     key = signing_key(settings)
-    refused: ThreadLink | None = None
+    refused: CaseLink | None = None
     for candidate in dict.fromkeys(candidates):
         try:
             token = decode(key, candidate)
@@ -65,7 +69,7 @@ async def _by_token(settings: Settings, message: ParsedMessage) -> ThreadLink | 
             # The case it names, if any, gets a note: a reply under a stale or mangled address
             # must not vanish without a trace (nothing is appended, nobody is mailed).
             named = await Ticket.get_or_none(id=exc.token.ticket_id)
-            refused = refused or ThreadLink(ticket=named, via=Via.TOKEN, forged=str(exc))
+            refused = refused or CaseLink(ticket=named, via=Via.TOKEN, forged=str(exc))
             continue
         if token is None:
             continue
@@ -76,14 +80,14 @@ async def _by_token(settings: Settings, message: ParsedMessage) -> ThreadLink | 
     return refused
 
 
-async def _check_token(token: ReplyToken, sender: str, text: str) -> ThreadLink:
+async def _check_token(token: ReplyToken, sender: str, text: str) -> CaseLink:
     """A token with a good signature still has to name a party of that case, and the message
     has to come from that party."""
     party = await Party.get_or_none(id=token.party_id, ticket_id=token.ticket_id).prefetch_related(
         "ticket"
     )
     if party is None:
-        return ThreadLink(
+        return CaseLink(
             ticket=None, via=Via.TOKEN, forged=f"reply token {redact(text)} names no party"
         )
     ticket = party.ticket
@@ -91,13 +95,13 @@ async def _check_token(token: ReplyToken, sender: str, text: str) -> ThreadLink:
         party.role == PartyRole.REPORTER and sender == ticket.reporter_email.lower()
     )
     if not matches:
-        return ThreadLink(
+        return CaseLink(
             ticket=ticket,
             via=Via.TOKEN,
             forged=f"the reply token of {party.email} ({party.role}) was used by"
             f" {sender or 'a message without a sender'}",
         )
-    return ThreadLink(ticket=ticket, via=Via.TOKEN, party=party)
+    return CaseLink(ticket=ticket, via=Via.TOKEN, party=party)
 
 
 async def _by_message_id(message: ParsedMessage) -> Ticket | None:
@@ -123,7 +127,7 @@ async def _by_subject(settings: Settings, message: ParsedMessage) -> Ticket | No
     return await Ticket.get_or_none(ref=ref) if ref else None
 
 
-async def find_thread(settings: Settings, message: ParsedMessage) -> ThreadLink | None:
+async def link_case(settings: Settings, message: ParsedMessage) -> CaseLink | None:
     """The case the message points at, and the sender's party on it; None for a new matter."""
     link = await _by_token(settings, message)
     if link is not None:
@@ -133,6 +137,6 @@ async def find_thread(settings: Settings, message: ParsedMessage) -> ThreadLink 
         via, ticket = Via.SUBJECT, await _by_subject(settings, message)
     if ticket is None:
         return None
-    return ThreadLink(
+    return CaseLink(
         ticket=ticket, via=via, party=await _party_for_sender(ticket, message.from_email)
     )

@@ -1,4 +1,9 @@
-"""Claim a stored message, classify it, run its handler and stamp the outcome, in one transaction.
+"""Claim a stored message, decide what it is, run its handler and stamp the outcome, in one
+transaction.
+
+The stages, in order: parse; `screen` (pure rules for machine mail); only for mail that may come
+from a person, `link_case` (which case it is for) and the case rules; then the handler for the
+verdict. The rules and handlers come from the `Registry` the runtime passes in.
 
 A message whose processing raises is rolled back, retried with backoff a few times, and then
 parked as failed with its error; `intake inbound retry` puts it back. Nothing disappears.
@@ -8,21 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from intake.conduct.handlers import HANDLERS
-from intake.engine.classify import ClassifyContext, classify
-from intake.engine.contract import HandlerContext
-from intake.engine.link import find_thread
+from intake.engine.contract import HandlerContext, HandlerResult, Registry, Verdict
+from intake.engine.link import CaseLink, link_case
 from intake.engine.parallel import PendingParse, start_parsing
-from intake.mail.parse import parse_headers_only
+from intake.engine.screen import screen
+from intake.mail.parse import ParsedMessage, parse_headers_only
 from intake.mail.sanitize import human_size
-from intake.settings.schema import Settings, parse_duration
+from intake.settings.retry import backoff
+from intake.settings.schema import Settings
 from intake.store.models import InboundMessage, InboundState, Outcome
 from intake.transport.stages import upstream_finished, wait_for_upstream
 
@@ -36,12 +41,23 @@ class ProcessStats:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-def classify_context(settings: Settings) -> ClassifyContext:
-    return ClassifyContext(
-        own_addresses=frozenset({settings.organisation.address}),
-        kind_rules=settings.classification.rules,
-        case_prefix=settings.organisation.ticket_prefix,
-    )
+@dataclass(frozen=True)
+class _Run:
+    """What every message of one run shares."""
+
+    settings: Settings
+    registry: Registry
+    own_addresses: frozenset[str]
+    stop: asyncio.Event | None
+
+
+async def _decide(run: _Run, message: ParsedMessage) -> tuple[Verdict, CaseLink | None]:
+    """Screen first; only mail that may come from a person pays for the case lookup."""
+    verdict = screen(message, run.own_addresses)
+    if verdict is not None:
+        return verdict, None
+    link = await link_case(run.settings, message)
+    return run.registry.rules(message, link), link
 
 
 async def _due(limit: int) -> dict[int, bytes]:
@@ -88,11 +104,7 @@ def _too_large_note(inbound_id: int, size: int, limit: int) -> str:
 
 
 async def _process_one(
-    settings: Settings,
-    inbound: InboundMessage,
-    parsing: PendingParse,
-    context: ClassifyContext,
-    now: datetime,
+    run: _Run, inbound: InboundMessage, raw: bytes, parsing: PendingParse, now: datetime
 ) -> tuple[str, str]:
     """Process one claimed message in a savepoint; returns (outcome, log line). A failure rolls
     back this message's writes only, and reschedules or parks it."""
@@ -100,16 +112,16 @@ async def _process_one(
     try:
         async with in_transaction():
             message = await parsing.result()
-            thread = await find_thread(settings, message)
-            verdict = classify(message, replace(context, thread=thread))
-            result = await HANDLERS[verdict.kind](
+            verdict, link = await _decide(run, message)
+            result: HandlerResult = await run.registry.handlers[verdict.kind](
                 HandlerContext(
-                    settings=settings,
+                    settings=run.settings,
                     inbound=inbound,
+                    raw=raw,
                     message=message,
                     verdict=verdict,
                     now=now,
-                    thread=thread,
+                    link=link,
                 )
             )
             await InboundMessage.filter(id=inbound_id).update(
@@ -121,7 +133,7 @@ async def _process_one(
                 attempts=inbound.attempts + 1,
             )
     except Exception as exc:  # any failure parks or reschedules the message, never loses it
-        return await _record_failure(settings, inbound, exc)
+        return await _record_failure(run.settings, inbound, exc)
     ref = f" {result.ticket.ref}" if result.ticket else ""
     line = (
         f"inbound {inbound_id} {message.message_id or '(no Message-ID)'} -> "
@@ -131,11 +143,7 @@ async def _process_one(
 
 
 async def _process_chunk(
-    settings: Settings,
-    ids: list[int],
-    parsing: dict[int, PendingParse],
-    context: ClassifyContext,
-    stop: asyncio.Event | None,
+    run: _Run, due: dict[int, bytes], ids: list[int], parsing: dict[int, PendingParse]
 ) -> list[str]:
     """Several messages in one transaction, each in its own savepoint: one commit for many.
 
@@ -152,10 +160,11 @@ async def _process_chunk(
             .order_by("id")
         )
         for inbound in claimed:
-            if stop is not None and stop.is_set():
+            if run.stop is not None and run.stop.is_set():
                 break
             now = datetime.now(UTC)
-            done.append(await _process_one(settings, inbound, parsing[inbound.id], context, now))
+            raw = due[inbound.id]
+            done.append(await _process_one(run, inbound, raw, parsing[inbound.id], now))
     for outcome, line in done:
         if outcome == Outcome.FAILED:
             log.warning("%s", line)
@@ -183,7 +192,7 @@ async def _record_failure(
         )
         line = f"inbound {inbound.id} parked after {attempts} attempts"
     else:
-        delay = parse_duration(settings.processing.retry_after) * 2 ** (attempts - 1)
+        delay = backoff(settings.processing.retry_after, attempts)
         await update.update(
             attempts=attempts, last_error=error, next_attempt_at=datetime.now(UTC) + delay
         )
@@ -193,6 +202,7 @@ async def _record_failure(
 
 async def process_pending(
     settings: Settings,
+    registry: Registry,
     stop: asyncio.Event | None = None,
     upstream: asyncio.Event | None = None,
 ) -> ProcessStats:
@@ -201,7 +211,7 @@ async def process_pending(
     While `upstream` (the fetch stage) is not yet set, no due message means "wait for more".
     """
     stats = ProcessStats()
-    context = classify_context(settings)
+    run = _Run(settings, registry, frozenset({settings.organisation.address}), stop)
     per_commit = settings.processing.messages_per_commit
     while stop is None or not stop.is_set():
         upstream_done = upstream_finished(upstream)
@@ -216,9 +226,7 @@ async def process_pending(
         for start in range(0, len(ids), per_commit):
             if stop is not None and stop.is_set():
                 break
-            for outcome in await _process_chunk(
-                settings, ids[start : start + per_commit], parsing, context, stop
-            ):
+            for outcome in await _process_chunk(run, due, ids[start : start + per_commit], parsing):
                 stats.processed += 1
                 stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
                 stats.failed += outcome == Outcome.FAILED

@@ -101,11 +101,3 @@ def find(
                 if wanted and _contains(text, wanted):
                     return PhraseMatch(phrase=phrase, language=language, place=place)
     return None
-
-
-def case_reference(prefix: str, text: str) -> str | None:
-    """The first case reference (`COC-2026-0001`) written in `text`."""
-    if f"{prefix.lower()}-" not in text.lower():  # the common case, at C speed
-        return None
-    match = re.search(rf"(?<![\w-]){re.escape(prefix)}-\d{{4}}-\d+\b", text, re.IGNORECASE)
-    return match.group(0).upper() if match else None

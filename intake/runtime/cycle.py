@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+from intake.conduct.handlers import registry
 from intake.conduct.team import sync_team
 from intake.engine.parallel import shutdown_parse_pool
 from intake.engine.pipeline import ProcessStats, process_pending
@@ -60,7 +61,9 @@ async def poll_once(
     fetched, processed = asyncio.Event(), asyncio.Event()
     results = await asyncio.gather(
         _then_signal(fetch_once(settings, stop, backfill), fetched),
-        _then_signal(process_pending(settings, stop, upstream=fetched), processed),
+        _then_signal(
+            process_pending(settings, registry(settings), stop, upstream=fetched), processed
+        ),
         deliver_once(settings, stop, upstream=processed),
         return_exceptions=True,
     )

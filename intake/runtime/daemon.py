@@ -12,28 +12,32 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from intake.conduct.alerts import queue_alert
 from intake.conduct.deadlines import run_deadlines
+from intake.conduct.handlers import registry
 from intake.engine.pipeline import process_pending
 from intake.errors import IntakeError, LoginFailed
 from intake.runtime.cycle import running
-from intake.settings.schema import OUTSIDE_CONTACT_MISSING, Settings, parse_duration
+from intake.settings.loading import OUTSIDE_CONTACT_MISSING
+from intake.settings.retry import backoff
+from intake.settings.schema import Settings
 from intake.transport.delivery import deliver_once
 from intake.transport.fetch import fetch_once
 
 log = logging.getLogger("intake.daemon")
 
-BACKOFF_FIRST_SECONDS = 2.0
-BACKOFF_MAX_SECONDS = 600.0
+BACKOFF_FIRST = timedelta(seconds=2)
+BACKOFF_MAX = timedelta(minutes=10)
 
 
 class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.registry = registry(settings)
         self.stop = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
         self.failing: dict[str, str] = {}
@@ -79,14 +83,14 @@ class Daemon:
 
     def _report(self, name: str, error: str) -> None:
         """One line when a failure starts or changes, not one per poll; then back off,
-        doubling the pause up to BACKOFF_MAX_SECONDS, so a server that is down is not hammered."""
+        doubling the pause up to BACKOFF_MAX, so a server that is down is not hammered."""
         if self.failing.get(name) != error:
             log.error("%s: %s", name, error)
         self.failing[name] = error
         failures = self.failures.get(name, 0) + 1
         self.failures[name] = failures
-        pause = min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
-        self.resume_at[name] = time.monotonic() + pause
+        pause = backoff(BACKOFF_FIRST, failures, BACKOFF_MAX)
+        self.resume_at[name] = time.monotonic() + pause.total_seconds()
 
     async def _alert_if_persistent(self, name: str, error: str) -> None:
         """A login refused again and again will not heal by itself: say so loudly, once per
@@ -111,7 +115,7 @@ class Daemon:
         return (await fetch_once(self.settings, self.stop)).stored > 0
 
     async def _process(self) -> bool:
-        return (await process_pending(self.settings, self.stop)).processed > 0
+        return (await process_pending(self.settings, self.registry, self.stop)).processed > 0
 
     async def _deliver(self) -> bool:
         await deliver_once(self.settings, self.stop)
@@ -126,7 +130,7 @@ class Daemon:
     def add_jobs(self) -> None:
         """Register the jobs, each due at once; they run when the scheduler starts."""
         schedule = self.settings.schedule
-        jobs: dict[str, tuple[str, Callable[[], Awaitable[bool]], str | None]] = {
+        jobs: dict[str, tuple[timedelta, Callable[[], Awaitable[bool]], str | None]] = {
             "fetch": (schedule.fetch_every, self._fetch, "process"),
             "process": (schedule.process_every, self._process, "deliver"),
             "deliver": (schedule.deliver_every, self._deliver, None),
@@ -136,7 +140,7 @@ class Daemon:
             self.scheduler.add_job(
                 self._job(name, work, wakes),
                 "interval",
-                seconds=parse_duration(every).total_seconds(),
+                seconds=every.total_seconds(),
                 id=name,
                 name=name,
                 next_run_time=datetime.now(UTC),

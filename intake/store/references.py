@@ -1,7 +1,9 @@
-"""Ticket references: PREFIX-YEAR-NNNN, never repeated."""
+"""Case references: PREFIX-YEAR-NNNN, never repeated; written by `format_reference`, found in text
+by `case_reference`, a pair tested round trip."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from intake.store.models import TicketSequence
@@ -29,4 +31,16 @@ async def next_reference(prefix: str, now: datetime) -> str:
             prefix=prefix, year=now.year, defaults={"last_number": 0}
         )
         rows = await db.execute_query_dict(sql, [prefix, now.year])
-    return f"{prefix}-{now.year}-{int(rows[0]['last_number']):04d}"
+    return format_reference(prefix, now.year, int(rows[0]["last_number"]))
+
+
+def format_reference(prefix: str, year: int, number: int) -> str:
+    return f"{prefix}-{year}-{number:04d}"
+
+
+def case_reference(prefix: str, text: str) -> str | None:
+    """The first case reference (`COC-2026-0001`) written in `text`."""
+    if f"{prefix.lower()}-" not in text.lower():  # the common case, at C speed
+        return None
+    match = re.search(rf"(?<![\w-]){re.escape(prefix)}-\d{{4}}-\d+\b", text, re.IGNORECASE)
+    return match.group(0).upper() if match else None

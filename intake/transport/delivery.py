@@ -12,7 +12,7 @@ import logging
 import os
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +20,8 @@ import aiosmtplib
 from tortoise.expressions import F, Q
 
 from intake.errors import DeliveryError, DeliveryLoginFailed
-from intake.settings.schema import OutboundSettings, Settings, parse_duration
+from intake.settings.retry import backoff
+from intake.settings.schema import OutboundSettings, Settings
 from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.stages import upstream_finished, wait_for_upstream
 from intake.transport.tls import tls_context
@@ -196,13 +197,6 @@ class DeliveryStats:
     failed: int = 0
 
 
-def retry_delay(config: OutboundSettings, attempts: int) -> timedelta:
-    base = parse_duration(config.retry_after)
-    ceiling = parse_duration(config.max_retry_after)
-    factor: int = 2 ** max(attempts - 1, 0)
-    return min(base * factor, ceiling)
-
-
 async def _record_failure(
     row: OutboundMessage, config: OutboundSettings, detail: str, permanent: bool
 ) -> bool:
@@ -214,7 +208,8 @@ async def _record_failure(
         row.state = OutboundState.FAILED
         row.next_attempt_at = None
     else:
-        row.next_attempt_at = datetime.now(UTC) + retry_delay(config, row.attempts)
+        delay = backoff(config.retry_after, row.attempts, config.max_retry_after)
+        row.next_attempt_at = datetime.now(UTC) + delay
     await row.save(update_fields=["attempts", "last_error", "state", "next_attempt_at"])
     return final
 

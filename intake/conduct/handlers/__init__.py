@@ -1,29 +1,39 @@
-"""One module per kind of inbound mail; each decides and acts for its kind."""
+"""One module per kind of inbound mail the case rules give; each acts for its kind. `registry`
+is what the runtime hands the engine: these handlers, the engine's own for machine mail, and the
+case rules that choose between them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
+from functools import partial
 
 from intake.conduct.handlers.appeal import handle_appeal
-from intake.conduct.handlers.bounce import handle_bounce
 from intake.conduct.handlers.followup import handle_followup
 from intake.conduct.handlers.general import handle_general
-from intake.conduct.handlers.machine import OUTCOMES, handle_machine_mail
 from intake.conduct.handlers.refused import handle_refused
 from intake.conduct.handlers.report import handle_report
 from intake.conduct.handlers.team_reply import handle_team_reply
-from intake.engine.classify import Kind
-from intake.engine.contract import Handler
+from intake.conduct.kinds import MailKind
+from intake.conduct.rules import RuleContext, decide
+from intake.engine.contract import Handler, Registry
+from intake.engine.machine_mail import MACHINE_HANDLERS
+from intake.settings.schema import Settings
 
-HANDLERS: Mapping[str, Handler] = {
-    **{kind: handle_machine_mail for kind in OUTCOMES},
-    Kind.BOUNCE: handle_bounce,
-    Kind.FORGED: handle_refused,
-    Kind.EXCLUDED: handle_refused,
-    Kind.TEAM_REPLY: handle_team_reply,
-    Kind.FOLLOWUP: handle_followup,
-    Kind.APPEAL: handle_appeal,
-    Kind.RETALIATION: handle_report,
-    Kind.GENERAL: handle_general,
-    Kind.REPORT: handle_report,
+CASE_HANDLERS: Mapping[StrEnum, Handler] = {
+    MailKind.FORGED: handle_refused,
+    MailKind.EXCLUDED: handle_refused,
+    MailKind.TEAM_REPLY: handle_team_reply,
+    MailKind.FOLLOWUP: handle_followup,
+    MailKind.APPEAL: handle_appeal,
+    MailKind.RETALIATION: handle_report,
+    MailKind.GENERAL: handle_general,
+    MailKind.REPORT: handle_report,
 }
+
+
+def registry(settings: Settings) -> Registry:
+    return Registry(
+        rules=partial(decide, context=RuleContext.of(settings)),
+        handlers={**MACHINE_HANDLERS, **CASE_HANDLERS},
+    )

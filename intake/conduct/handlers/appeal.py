@@ -14,9 +14,8 @@ from __future__ import annotations
 from intake.conduct.cases import exclude_member, excluded_emails, mail_party, note, sent_today
 from intake.conduct.handlers.report import open_case_record, send_assignment, why_not_answer
 from intake.engine.contract import HandlerContext, HandlerResult
-from intake.mail.phrases import case_reference
 from intake.mail.sanitize import db_text, header_text, human_duration
-from intake.settings.schema import Settings, parse_duration
+from intake.settings.schema import Settings
 from intake.store.models import (
     DECIDED,
     EventKind,
@@ -27,6 +26,7 @@ from intake.store.models import (
     Ticket,
     TicketEvent,
 )
+from intake.store.references import case_reference
 
 
 async def _is_party(ticket: Ticket, sender: str) -> bool:
@@ -37,7 +37,7 @@ async def _is_party(ticket: Ticket, sender: str) -> bool:
 
 async def find_original(context: HandlerContext) -> tuple[Ticket | None, str]:
     """The case the appeal is about, and how it was found."""
-    thread = context.thread
+    thread = context.link
     if thread is not None and thread.party is not None and thread.ticket is not None:
         return thread.ticket, f"the {thread.party.role}'s reply address"
     sender = context.message.from_email
@@ -75,7 +75,7 @@ def _refusal(context: HandlerContext, original: Ticket) -> str | None:
     rung = context.settings.resolution(original.resolution)
     if rung is None or not rung.appealable:
         return "The decision on this case is not one that can be appealed."
-    window = parse_duration(context.settings.appeals.window)
+    window = context.settings.appeals.window
     decided = original.resolved_at or original.updated_at
     if context.now > decided + window:
         ended = (decided + window).strftime("%Y-%m-%d")

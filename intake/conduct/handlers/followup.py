@@ -95,10 +95,10 @@ async def _bring_in_member_on_duty(context: HandlerContext, ticket: Ticket, text
 
 
 async def handle_followup(context: HandlerContext) -> HandlerResult:
-    assert context.thread is not None and context.thread.party is not None  # classify saw to it
-    ticket = context.thread.ticket
+    assert context.link is not None and context.link.party is not None  # classify saw to it
+    ticket = context.link.ticket
     assert ticket is not None
-    party: Party = context.thread.party
+    party: Party = context.link.party
     message = context.message
     text = reply_text(message)
     event = await TicketEvent.create(

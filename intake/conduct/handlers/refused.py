@@ -5,16 +5,19 @@ the case is known) and nothing is sent to anyone, so a forger learns nothing."""
 from __future__ import annotations
 
 from intake.conduct.cases import note
-from intake.engine.classify import Kind
+from intake.conduct.kinds import MailKind
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.store.models import Outcome
 
-OUTCOMES = {Kind.FORGED: Outcome.REJECTED_FORGED_TOKEN, Kind.EXCLUDED: Outcome.REJECTED_EXCLUDED}
+OUTCOMES = {
+    MailKind.FORGED: Outcome.REJECTED_FORGED_TOKEN,
+    MailKind.EXCLUDED: Outcome.REJECTED_EXCLUDED,
+}
 
 
 async def handle_refused(context: HandlerContext) -> HandlerResult:
-    outcome = OUTCOMES[context.verdict.kind]
-    ticket = context.thread.ticket if context.thread else None
+    outcome = OUTCOMES[MailKind(context.verdict.kind)]
+    ticket = context.link.ticket if context.link else None
     if ticket is not None:
         await note(
             context.settings,

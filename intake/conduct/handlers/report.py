@@ -86,7 +86,7 @@ def _answers_our_mail(context: HandlerContext) -> bool:
 def _proven_party(context: HandlerContext) -> bool:
     """The sender replied through their own signed reply address: a person we wrote to, not a
     stranger's autoresponder (answers to them are still capped per day)."""
-    thread = context.thread
+    thread = context.link
     return thread is not None and thread.via == Via.TOKEN and thread.party is not None
 
 
@@ -222,7 +222,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
     settings, message = context.settings, context.message
     answer_to = message.sender
     not_acknowledged, capped = await why_not_answer(context)
-    pointed_at = context.thread.ticket if context.thread else None
+    pointed_at = context.link.ticket if context.link else None
     kind = context.verdict.kind if context.verdict.kind in CASE_KINDS else REPORT
     urgent = find(
         settings.classification.urgent_phrases,
@@ -385,7 +385,7 @@ async def _tell_team(
 async def _record_pointer(context: HandlerContext, ticket: Ticket, pointed_at: Ticket) -> str:
     """Someone who is not a party wrote about an existing case: a new case that records the old
     one, and a note on the old one. Nothing of the old case reaches the sender."""
-    via = context.thread.via if context.thread else "a reference"
+    via = context.link.via if context.link else "a reference"
     await note(
         context.settings,
         pointed_at,

@@ -195,10 +195,10 @@ async def _after_first_response(context: HandlerContext, ticket: Ticket) -> None
 
 
 async def handle_team_reply(context: HandlerContext) -> HandlerResult:
-    assert context.thread is not None and context.thread.party is not None  # classify saw to it
-    ticket = context.thread.ticket
+    assert context.link is not None and context.link.party is not None  # classify saw to it
+    ticket = context.link.ticket
     assert ticket is not None
-    party = context.thread.party
+    party = context.link.party
     member = await TeamMember.get_or_none(email=party.email, active=True)
     if member is None:  # left the team: their old reply addresses no longer count
         reason = f"{party.email} is no longer on the team"
@@ -223,7 +223,7 @@ async def handle_team_reply(context: HandlerContext) -> HandlerResult:
         )
         return HandlerResult(Outcome.REJECTED_UNAUTHENTICATED, problem, None)
 
-    if context.thread.via != Via.TOKEN:
+    if context.link.via != Via.TOKEN:
         await _keep_internal(
             context,
             ticket,

@@ -1,25 +1,41 @@
-"""A bounce (delivery status notification): never answered; when it reports on an email of ours,
-that email is marked bounced with the status and reason, and the case gets an internal note.
+"""Handlers for the screen's machine mail: recorded with its reason and never answered, since
+answering machines is how mail loops start.
 
-Our emails are found by their Message-ID (`<intake.HEX@our-domain>`), which a DSN quotes in its
-returned headers or message. Bounces of mail that is not ours are recorded and ignored.
+A bounce (delivery status notification) that reports on an email of ours marks that email
+bounced with the status and reason, and its case gets an internal note. Our emails are found by
+their Message-ID (`<intake.HEX@our-domain>`), which a DSN quotes in its returned headers or
+message. Bounces of mail that is not ours are recorded and ignored.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from enum import StrEnum
 
 from intake.engine.compose import our_message_ids_in
-from intake.engine.contract import HandlerContext, HandlerResult
+from intake.engine.contract import Handler, HandlerContext, HandlerResult
+from intake.engine.screen import MachineMail
 from intake.mail.sanitize import db_text, header_text
 from intake.store.models import (
     EventKind,
-    InboundMessage,
     OutboundMessage,
     OutboundState,
     Outcome,
     TicketEvent,
 )
+
+IGNORED = {
+    MachineMail.AUTO_REPLY: Outcome.IGNORED_AUTO_REPLY,
+    MachineMail.BULK: Outcome.IGNORED_BULK,
+    MachineMail.OWN_ADDRESS: Outcome.IGNORED_OWN_ADDRESS,
+}
+
+
+async def handle_machine_mail(context: HandlerContext) -> HandlerResult:
+    kind = MachineMail(context.verdict.kind)
+    return HandlerResult(outcome=IGNORED[kind], reason=context.verdict.reason)
+
 
 _STATUS = re.compile(rb"(?im)^Status:[ \t]*([245]\.\d{1,3}\.\d{1,3})")
 _DIAGNOSTIC = re.compile(rb"(?im)^Diagnostic-Code:[ \t]*([^\r\n]+)")
@@ -27,8 +43,7 @@ _DIAGNOSTIC = re.compile(rb"(?im)^Diagnostic-Code:[ \t]*([^\r\n]+)")
 
 async def handle_bounce(context: HandlerContext) -> HandlerResult:
     reason = context.verdict.reason
-    raw = await InboundMessage.get(id=context.inbound.id).values_list("raw_bytes", flat=True)
-    assert isinstance(raw, bytes)
+    raw = context.raw
     ids = our_message_ids_in(raw, context.settings)
     bounced = await OutboundMessage.filter(message_id__in=ids).prefetch_related("ticket")
     if not bounced:
@@ -61,3 +76,9 @@ async def handle_bounce(context: HandlerContext) -> HandlerResult:
         reason=f"{reason}; {kind} of {refs}: {status} {detail}".strip(),
         ticket=bounced[0].ticket,
     )
+
+
+MACHINE_HANDLERS: Mapping[StrEnum, Handler] = {
+    **{kind: handle_machine_mail for kind in IGNORED},
+    MachineMail.BOUNCE: handle_bounce,
+}

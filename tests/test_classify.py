@@ -59,7 +59,7 @@ def link(
     forged: str | None = None,
     status: TicketStatus = TicketStatus.NEW,
 ) -> CaseLink:
-    """What intake.threading found: a case, and the sender's party on it (unsaved rows)."""
+    """What intake.engine.link found: a case, and the sender's party on it (unsaved rows)."""
     party = None if role is None else Party(role=role, email="x@example.net", excluded=excluded)
     ticket = Ticket(ref="COC-2026-0001", status=status)
     return CaseLink(ticket=ticket, via=Via.TOKEN, party=party, forged=forged)

@@ -20,12 +20,12 @@ from tests.support import REPO, make_mail
 
 def test_an_undefined_template_variable_is_an_error() -> None:
     with pytest.raises(UndefinedError):
-        render(REPO / "templates", "acknowledgement", {"ref": "COC-2026-0001"})
+        render(REPO / "templates", TemplateName.ACKNOWLEDGEMENT, {"ref": "COC-2026-0001"})
 
 
 def test_every_template_has_a_subject_and_a_text_block() -> None:
     templates = sorted((REPO / "templates").glob("*.j2"))
-    assert len(templates) >= len(TemplateName)
+    assert {template.name for template in templates} == {name.file_name for name in TemplateName}
     for template in templates:
         source = template.read_text()
         assert "{% block subject %}" in source and "{% block text %}" in source, template.name

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from intake.conduct import deadlines
-from intake.conduct.cases import add_party, exclude_member, reporter_party, team_party
 from intake.conduct.commands import Command, CommandContext, run_command
 from intake.conduct.deadlines import run_deadlines
+from intake.conduct.parties import add_party, exclude_member, reporter_party, team_party
 from intake.runtime.cycle import running
 from intake.runtime.daemon import Daemon
 from intake.settings.schema import Settings

@@ -12,6 +12,7 @@ from intake.engine.compose import Recipient, queue_email
 from intake.errors import DeliveryError
 from intake.runtime.cycle import running
 from intake.settings.schema import Settings
+from intake.settings.templates import TemplateName
 from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.delivery import deliver_once
 from tests.servers import SmtpSink, free_port, make_self_signed_cert
@@ -22,7 +23,7 @@ async def _queue(settings: Settings, count: int) -> list[OutboundMessage]:
     return [
         await queue_email(
             settings,
-            kind="acknowledgement",
+            template=TemplateName.ACKNOWLEDGEMENT,
             to=[Recipient(f"reporter{n}@example.net", f"Reporter {n}")],
             context={
                 "organisation": {

@@ -15,14 +15,8 @@ from typing import Any
 
 import pytest
 
-from intake.mail.parse import (
-    Address,
-    ParsedMessage,
-    decode_words,
-    message_id,
-    parse_message,
-    raw_headers,
-)
+from intake.mail.headers import Address, decode_words, message_id, raw_headers
+from intake.mail.parse import ParsedMessage, parse_message
 from tests.support import CORPORA, make_mail
 
 STALWART = CORPORA / "stalwart-mail-parser" / "eml"

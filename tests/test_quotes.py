@@ -230,7 +230,7 @@ def test_empty_input_is_empty() -> None:
 
 
 def _html_only(html: str) -> str:
-    """As intake.parse stores an HTML-only message: text converted from the HTML."""
+    """As intake.mail.parse stores an HTML-only message: text converted from the HTML."""
     return new_text(html_to_text(html), html)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from intake.errors import IntakeError
-from intake.mail.parse import raw_headers
+from intake.mail.headers import raw_headers
 from intake.store.models import (
     Attachment,
     EventKind,

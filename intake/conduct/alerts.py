@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from intake.engine.compose import Recipient, queue_email
 from intake.settings.schema import Settings
+from intake.settings.templates import TemplateName
 
 
 async def queue_alert(settings: Settings, job: str, error: str) -> None:
@@ -12,7 +13,7 @@ async def queue_alert(settings: Settings, job: str, error: str) -> None:
         return
     await queue_email(
         settings,
-        kind="alert",
+        template=TemplateName.ALERT,
         to=[Recipient(lead.email, lead.name) for lead in leads],
         context={
             "organisation": settings.organisation.model_dump(),

@@ -10,22 +10,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from intake.conduct.cases import (
-    add_party,
-    eligible_assignee,
-    exclude_member,
-    excluded_emails,
-    hand_over,
-    mail_party,
-    mail_team,
-    note,
-    own_or_team_address,
-    refer_outside,
-    reporter_party,
-)
+from intake.conduct.assignment import eligible_assignee, hand_over
+from intake.conduct.mailing import mail_party, mail_team
+from intake.conduct.notes import note
+from intake.conduct.parties import add_party, exclude_member, excluded_emails, reporter_party
+from intake.conduct.referral import refer_outside
+from intake.conduct.replies import own_or_team_address
 from intake.engine.compose import valid_address
 from intake.mail.sanitize import db_text, header_text
 from intake.settings.schema import Settings
+from intake.settings.templates import TemplateName
 from intake.store.models import EventKind, PartyRole, TeamMember, Ticket, TicketEvent, TicketStatus
 
 HELP = """\
@@ -110,7 +104,7 @@ async def _note(context: CommandContext, command: Command) -> CommandResult:
     copied = await mail_team(
         context.settings,
         context.ticket,
-        "case_update",
+        TemplateName.CASE_UPDATE,
         {
             "headline": "Internal note",
             "event": f"{context.member.name} added a note.",
@@ -207,7 +201,7 @@ async def _resolve(context: CommandContext, command: Command) -> CommandResult:
             settings,
             ticket,
             reporter,
-            "outcome",
+            TemplateName.OUTCOME,
             {
                 "reporter_name": header_text(reporter.name),
                 "description": resolution.description,
@@ -279,7 +273,7 @@ async def _contact(context: CommandContext, command: Command) -> CommandResult:
         settings,
         ticket,
         party,
-        "party_message",
+        TemplateName.PARTY_MESSAGE,
         {"party_name": party.name, "text": command.body},
         internal=False,
         auto_submitted=None,

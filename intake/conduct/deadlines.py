@@ -20,10 +20,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
-from intake.conduct.cases import excluded_emails, mail_party, reporter_party, team_party
+from intake.conduct.mailing import mail_party
+from intake.conduct.parties import excluded_emails, reporter_party, team_party
 from intake.conduct.roster import shift_at
 from intake.mail.sanitize import human_duration
 from intake.settings.schema import Settings
+from intake.settings.templates import TemplateName
 from intake.store.models import (
     DECIDED,
     InboundMessage,
@@ -33,7 +35,6 @@ from intake.store.models import (
     Ticket,
 )
 
-TEMPLATE = "reminder"
 HOW_TO_ANSWER = (
     "To answer the reporter, reply to this email: only what you write is sent to them, from the"
     " team's address. Start your reply with #note to keep it internal, or #help for the commands."
@@ -86,7 +87,7 @@ class _Run:
                 self.settings,
                 ticket,
                 await team_party(ticket, member),
-                TEMPLATE,
+                TemplateName.REMINDER,
                 {"member_name": member.name, "headline": headline, "text": text},
                 internal=True,
                 auto_submitted="auto-generated",

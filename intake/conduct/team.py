@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from intake.conduct.cases import eligible_assignee, exclude_named, hand_over, note
+from intake.conduct.assignment import eligible_assignee, hand_over
 from intake.conduct.conflicts import named_members_in
+from intake.conduct.notes import note
+from intake.conduct.parties import exclude_named
 from intake.mail.phrases import Places
 from intake.settings.schema import Settings
 from intake.store.models import DECIDED, EventKind, Party, TeamMember, Ticket, TicketEvent

@@ -1,6 +1,6 @@
 """Render a template and queue the email as an outbox row, inside the caller's transaction.
 
-Templates are Jinja2 files in the templates directory, one per outbound kind, each with a
+Templates are Jinja2 files in the templates directory, one per TemplateName, each with a
 `subject` block, a `text` block and optionally an `html` block. Undefined variables are errors.
 Inbound values only ever arrive as template variables, never as template source, and every value
 that reaches a header passes through `header_text`, so inbound mail cannot inject headers.
@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from intake.mail.mime import OutboundAttachment, serialise
 from intake.mail.sanitize import header_text
 from intake.settings.schema import Settings
+from intake.settings.templates import TemplateName
 from intake.store.models import InboundMessage, OutboundMessage, Party, Ticket
 
 # Printable ASCII only: an address we cannot put on an SMTP command line is not answered.
@@ -43,6 +44,19 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Answering:
+    """What an email answers: the stored message it replies to (linked on the outbound row), its
+    Message-ID and the References before it, so the recipient's mail program shows one thread."""
+
+    inbound: InboundMessage | None = None
+    message_id: str | None = None
+    references: tuple[str, ...] = ()
+
+
+NOTHING = Answering()
+
+
+@dataclass(frozen=True)
 class Rendered:
     subject: str
     text: str
@@ -61,8 +75,8 @@ def _environment(directory: Path) -> Environment:
     )
 
 
-def render(directory: Path, kind: str, context: dict[str, Any]) -> Rendered:
-    template = _environment(directory).get_template(f"{kind}.j2")
+def render(directory: Path, name: TemplateName, context: dict[str, Any]) -> Rendered:
+    template = _environment(directory).get_template(name.file_name)
     bound = template.new_context(context)
 
     def block(name: str) -> str:
@@ -107,8 +121,7 @@ def build_message(
     to: list[Recipient],
     rendered: Rendered,
     message_id: str,
-    answering_message_id: str | None,
-    references: tuple[str, ...],
+    answering: Answering,
     auto_submitted: str | None,
     reply_to: str | None = None,
     attachments: tuple[OutboundAttachment, ...] = (),
@@ -124,10 +137,10 @@ def build_message(
     ]
     if reply_to:
         headers.append(("Reply-To", Recipient(reply_to, organisation.display_name).header()))
-    answered = _message_ids((answering_message_id,) if answering_message_id else ())
+    answered = _message_ids((answering.message_id,) if answering.message_id else ())
     if answered:
         headers.append(("In-Reply-To", answered[0]))
-        chain = [*_message_ids(references)[-10:], answered[0]]
+        chain = [*_message_ids(answering.references)[-10:], answered[0]]
         headers.append(("References", "\n ".join(chain)))  # folded: one ID per line
     if auto_submitted:
         headers.append(("Auto-Submitted", auto_submitted))
@@ -138,40 +151,37 @@ def build_message(
 async def queue_email(
     settings: Settings,
     *,
-    kind: str,
+    template: TemplateName,
     to: list[Recipient],
     context: dict[str, Any],
     ticket: Ticket | None = None,
-    answering: InboundMessage | None = None,
-    answering_message_id: str | None = None,
-    references: tuple[str, ...] = (),
+    answering: Answering = NOTHING,
     auto_submitted: str | None = "auto-replied",
     reply_to: str | None = None,
     party: Party | None = None,
     attachments: tuple[OutboundAttachment, ...] = (),
 ) -> OutboundMessage:
     """Render and store one outbound email; the delivery job sends it later."""
-    rendered = render(settings.paths.templates, kind, context)
+    rendered = render(settings.paths.templates, template, context)
     message_id = new_message_id(settings)
     message = build_message(
         settings,
         to=to,
         rendered=rendered,
         message_id=message_id,
-        answering_message_id=answering_message_id,
-        references=references,
+        answering=answering,
         auto_submitted=auto_submitted,
         reply_to=reply_to,
         attachments=attachments,
     )
     return await OutboundMessage.create(
-        kind=kind,
+        kind=template,
         sender=settings.organisation.address,
         recipients=[recipient.email for recipient in to],
         message_id=message_id,
         subject=rendered.subject,
         raw_bytes=message,
         ticket=ticket,
-        in_reply_to=answering,
+        in_reply_to=answering.inbound,
         party=party,
     )

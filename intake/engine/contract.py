@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from intake.engine.compose import Answering
 from intake.mail.parse import ParsedMessage
 from intake.settings.schema import Settings
 from intake.store.models import InboundMessage, Outcome, Ticket
@@ -43,6 +44,11 @@ class HandlerContext:
     verdict: Verdict
     now: datetime
     link: CaseLink | None = None
+
+    @property
+    def answering(self) -> Answering:
+        """An email that answers the message in hand."""
+        return Answering(self.inbound, self.message.message_id, self.message.references)
 
 
 @dataclass(frozen=True)

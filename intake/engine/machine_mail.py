@@ -17,13 +17,7 @@ from intake.engine.compose import our_message_ids_in
 from intake.engine.contract import Handler, HandlerContext, HandlerResult
 from intake.engine.screen import MachineMail
 from intake.mail.sanitize import db_text, header_text
-from intake.store.models import (
-    EventKind,
-    OutboundMessage,
-    OutboundState,
-    Outcome,
-    TicketEvent,
-)
+from intake.store.models import EventKind, OutboundMessage, OutboundState, Outcome, TicketEvent
 
 IGNORED = {
     MachineMail.AUTO_REPLY: Outcome.IGNORED_AUTO_REPLY,

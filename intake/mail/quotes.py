@@ -38,7 +38,7 @@ followed by his words stays). Then:
 HTML-only replies first lose their quote containers (Gmail's div.gmail_quote, blockquote,
 Outlook's #divRplyFwdMsg and everything after it, everything after #appendonsend, Thunderbird's
 div.moz-cite-prefix, Yahoo's div.yahoo_quoted) and signature containers (div.gmail_signature,
-div.moz-signature); the rest becomes text exactly as `intake.parse.html_to_text` does. Each
+div.moz-signature); the rest becomes text exactly as `intake.mail.parse.html_to_text` does. Each
 removed quote leaves a one-line `>` stub, so an "On ... wrote:" kept outside its container (Apple
 Mail) still counts as followed by a quote. `text` counts as derived from `html` when it is empty
 or equals `html_to_text(html)` but for whitespace; a separate text part is used as it is.
@@ -51,128 +51,22 @@ line with content was quoted.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import cache
 
 from bs4 import BeautifulSoup, Tag
-from mailparser_reply import EmailReplyParser
-from mailparser_reply.constants import MAIL_LANGUAGES
-from mailparser_reply.parser import EmailMessage
 
 from intake.mail.parse import ParsedMessage, html_to_text
+from intake.mail.quote_headers import followed_by_quote, quote_headers
+from intake.mail.reply_lines import INVISIBLE, LINE_BREAKS, QUOTE, Lines, library_rules, split_lines
 
 __all__ = ["new_text", "reply_text"]
 
 # Bodies longer than this (no reply is) get only the conservative line-based stripping, which
 # is linear; the full detection costs about two seconds per megabyte.
 _MAX_DETECTED_CHARS = 1_000_000
-# Headers are never longer than this; longer lines are cut in the copy used for detection only,
-# which keeps the library's backtracking regexes linear on hostile one-line bodies.
-_DETECT_LINE_LIMIT = 1000
-# A quote header spread over more lines than this is not looked for (Gmail wraps at ~80 columns).
-_HEADER_WINDOW = 5
-
-_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
-_INVISIBLE = str.maketrans(
-    {"\u200b": None, "\ufeff": None, "\u200e": None, "\u200f": None, "\xa0": " "}
-)
-_QUOTE = re.compile(r"^\s*>")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_HAS_DIGIT_OR_ADDRESS = re.compile(r"\d|@")
 _DECORATION = re.compile(r"^[\s\-_=+~#*•·ᐧ—\u2013|]*$")
 _DELIMITER = re.compile(r"^(?:--|__)$")
 _OUTLOOK_SEPARATOR = re.compile(r"^[_-]{32,}$")
-
-# Header fields as mail clients write them when quoting or forwarding, in the languages the
-# library knows and a few more. Used to grow a From:/Sent: block to its full extent.
-_FIELD = re.compile(
-    r"^[>*\s]*(?:From|Reply-To|Sender|Date|Sent|To|Cc|Bcc|Subject|Organi[sz]ation|Importance|"
-    r"Von|Antwort an|Gesendet|Datum|An|Kopie|Betreff|Organisation|"
-    r"De|Répondre à|Envoyé|À|Objet|Responder a|Enviado|Fecha|Para|Asunto|CC|"
-    r"Da|Risposta|Rispondi a|Inviato|Data|A|Oggetto|"
-    r"Van|Antwoord aan|Verzonden|Aan|Onderwerp|"
-    r"Från|Svara till|Skickat|Till|Kopia|Ämne|Fra|Sendt|Til|Emne|Dato|Kopi|"
-    r"Od|Wysłano|Do|Temat|DW|Odesláno|Komu|Předmět|"
-    r"От|Отправлено|Дата|Кому|Копия|Тема|Від|Надіслано|"
-    r"发件人|发送时间|收件人|抄送|主题|日期|寄件者|傳送時間|收件者|主旨|"
-    r"보낸\s?사람|보낸\s?날짜|받는\s?사람|제목|참조)"
-    r"\s?\*?\s?[:\uff1a]",
-    re.IGNORECASE,
-)
-
-# The sender field that every client puts in a quoted or forwarded header block: a report that
-# starts with "Subject: ...\nDate: ..." is not one.
-_FROM_FIELD = re.compile(
-    r"^[>*\s]*(?:From|Von|De|Da|Van|Från|Fra|Od|От|Від|发件人|寄件者|보낸\s?사람)\s?\*?\s?[:\uff1a]",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-_ORIGINAL = (
-    r"Original Message|Ursprüngliche Nachricht|Originalnachricht|Mensaje original|"
-    r"Message d'origine|Message original|Messaggio originale|Oorspronkelijk bericht|"
-    r"Origineel bericht|Originalmeddelande|Opprinnelig melding|Oprindelig meddelelse|"
-    r"Wiadomość oryginalna|Oryginalna wiadomość|Исходное сообщение|Mensagem original|"
-    r"Původní zpráva|原始邮件|原始郵件"
-)
-_FORWARDED = (
-    r"Forwarded message|Forwarded Message|Weitergeleitete Nachricht|Message transféré|"
-    r"Mensaje reenviado|Messaggio inoltrato|Doorgestuurd bericht|Videresendt melding|"
-    r"Videresendt meddelelse|Vidarebefordrat meddelande|Wiadomość przekazana|"
-    r"Пересылаемое сообщение|Mensagem encaminhada|Přeposlaná zpráva|转发的邮件|轉寄的郵件"
-)
-# Markers that start quoted or forwarded history on a line of their own.
-_SINGLE_LINE_HEADERS: tuple[re.Pattern[str], ...] = (
-    re.compile(rf"^[*_\s]*-{{2,}}\s*(?:{_ORIGINAL}|{_FORWARDED})\s*-{{2,}}[*_\s]*$", re.I),
-    re.compile(
-        r"^(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|"
-        r"Début du message réexpédié|Début du message transféré|Inicio del mensaje reenviado|"
-        r"Inizio messaggio inoltrato|Begin doorgestuurd bericht|Início da mensagem reencaminhada)"
-        r"\s*[:\uff1a]$",
-        re.I,
-    ),
-    # Gmail in ISO-date locales: "2016-03-03 17:21 GMT+01:00 Some One <some@one.org>:"
-    re.compile(r"^\d{4}-\d{1,2}-\d{1,2} \d{1,2}:\d{2} GMT[+-]\d{1,2}(?::?\d{2})?\s.+$"),
-    # "2013/7/20 sam via Discourse Meta <info@discourse.org>"
-    re.compile(r"^\d{4}/\d{1,2}/\d{1,2}\s.{1,200}<[^<>\s]+@[^<>\s]+>\s*:?$"),
-)
-
-_ADDRESS_IN_BRACKETS = r"<\s*(?:mailto:)?[^<>\s]+@[^<>\s]+\s*>"
-# Quote headers ("On <date>, <name> wrote:") in many languages, matched against up to
-# _HEADER_WINDOW joined lines; each must also contain a digit or an address.
-_WROTE_HEADERS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(pattern, re.IGNORECASE)
-    for pattern in (
-        r"^(?:On|At)\s.*\bwrote\s*:$",
-        r"^-{2,}\s*On\s.*\bwrote\s*-{2,}$",
-        rf"^[^<>]{{0,100}}{_ADDRESS_IN_BRACKETS}\s*(?:wrote|schrieb|a écrit|escribió|escreveu|"
-        r"ha scritto|schreef|skrev|napisał\(a\)|napisał|napisała|написал|написала|пише|"
-        r"napsal\(a\)|kirjoitti|yazd\u0131)\s*:$",
-        r"^Am\s.*\bschrieb\b.*:$",
-        r"^.*\bschrieb am\b.*:$",
-        r"^Le\s.*\ba\s+écrit\s*:$",
-        r"^El\s.*\bescribió\s*:$",
-        r"^Em\s.*\bescreveu\s*:$",
-        r"^Il\s.*\bha scritto\s*:$",
-        r"^Op\s.*\b(?:schreef|geschreven)\b.*:$",
-        r"^(?:Den|På|\d).*\bskrev\b.*:$",
-        r"^.*\b(?:napisał\(a\)|napisał|napisała|nadesłał)\s*:$",
-        r"^.*\b(?:написал\(\u0430\)|написал|написала|пише|написав)\s*:$",
-        r"^.*\bnapsal(?:\(a\)|a)?\s*:$",
-        r"^.*\bkirjoitti\s*:$",
-        r"^.*\byazd\u0131\s*:$",
-        r"^.*(?:写道|寫道)\s*[:\uff1a]$",
-    )
-)
-# Where a quote header spread over several lines plausibly begins.
-_HEADER_START = re.compile(
-    r"^(?:-{2,}\s*)?(?:(?:On|At|Am|Le|El|Em|Il|Op|Den|På|Dnia|Dne|W dniu)\b|在|\d)"
-    r"|^[^\W\d_]{2,15}\.?,\s*\d"
-    r"|^[^<>\s][^<>]*<\s*(?:mailto:)?[^<>\s]+@",  # "Name <address> schrieb am ..."
-    re.IGNORECASE,
-)
-
 # Mobile and webmail signatures beyond the library's own ("Sent from my", "Gesendet von", ...).
 _MOBILE_SIGNATURES: tuple[re.Pattern[str], ...] = tuple(
     re.compile(pattern, re.IGNORECASE)
@@ -198,207 +92,6 @@ _SHORT_SIGNATURE_CHARS = 60
 _SHORT_SIGNATURE_WORDS = 9
 
 
-@dataclass(frozen=True)
-class _Rules:
-    header: re.Pattern[str]
-    sent_from: re.Pattern[str]
-
-
-@cache
-def _rules() -> _Rules:
-    """The library's header and "Sent from" regexes with every language it supports."""
-    languages = list(EmailReplyParser(languages=list(MAIL_LANGUAGES)).languages)
-    message = EmailMessage(text="", languages=languages, keep_hyphen_lists=True)
-    header: re.Pattern[str] = message.HEADER_REGEX
-    sent_from = "|".join(
-        str(MAIL_LANGUAGES[language].get("sent_from") or "")
-        for language in languages
-        if MAIL_LANGUAGES[language].get("sent_from")
-    )
-    # The library's "Sent from my ..." rule (SIGNATURE_REGEX part 2), without its sign-offs.
-    sent_from_line = re.compile(
-        rf"^(?:{sent_from}) ?(?:(?:[\w.<>:// ]+)|(?:\w+ ){{1,3}})$", re.IGNORECASE
-    )
-    return _Rules(header=header, sent_from=sent_from_line)
-
-
-# --- lines -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Lines:
-    original: list[str]  # as written, trailing spaces removed
-    detect: list[str]  # stripped, invisible characters removed, cut to _DETECT_LINE_LIMIT
-    code: list[bool]  # inside a closed ``` fence (fence lines included)
-
-    def quoted(self, index: int) -> bool:
-        return not self.code[index] and _QUOTE.match(self.original[index]) is not None
-
-    def blank(self, index: int) -> bool:
-        return not self.detect[index]
-
-
-def _split(text: str) -> _Lines:
-    original = [line.rstrip() for line in _LINE_BREAKS.split(text)]
-    detect = [line.translate(_INVISIBLE).strip()[:_DETECT_LINE_LIMIT] for line in original]
-    code = [False] * len(original)
-    opened: int | None = None
-    for index, line in enumerate(detect):
-        if _FENCE.match(line):
-            if opened is None:
-                opened = index
-            else:
-                code[opened : index + 1] = [True] * (index + 1 - opened)
-                opened = None
-    return _Lines(original, detect, code)
-
-
-# --- quote headers -----------------------------------------------------------------------------
-
-# A time ("10:42", "20.42", "11h30", not the "16.11" of a date) or an address: what the quote
-# headers of mail clients have and a sentence in a report rarely has.
-_TIME_OR_ADDRESS = re.compile(
-    r"(?<![\d.])\d{1,2}[:h]\d{2}(?!\d)|(?<![\d.])\d{1,2}\.\d{2}(?![\d.])|@"
-)
-
-
-@dataclass(frozen=True)
-class _Span:
-    first: int
-    last: int
-    strong: bool  # a header even when no quote follows it
-
-
-def _is_field(line: str) -> bool:
-    return _FIELD.match(line) is not None
-
-
-def _field_block(lines: _Lines, start: int) -> tuple[int, int, int]:
-    """(first, last, fields) of the From:/Sent: block around line `start`: consecutive field
-    lines, and lines a long field value wrapped onto ("Subject: a long" / "subject" / "To:")."""
-    first = start
-    while first > 0 and _is_field(lines.detect[first - 1]):
-        first -= 1
-    last = start
-    count = 1
-    index = start + 1
-    while index < len(lines.detect):
-        if _is_field(lines.detect[index]):
-            last, count = index, count + 1
-        elif (
-            lines.detect[index]
-            and index + 1 < len(lines.detect)
-            and _is_field(lines.detect[index + 1])
-        ):
-            pass  # a wrapped value ("Subject: a long\nsubject"), the block goes on below
-        else:
-            break
-        index += 1
-    return first, last, count
-
-
-def _line_starts(text: str) -> list[int]:
-    return [0, *(match.end() for match in re.finditer("\n", text))]
-
-
-def _line_of(starts: list[int], position: int) -> int:
-    return bisect_right(starts, position) - 1
-
-
-def _library_headers(lines: _Lines, joined: str) -> list[_Span]:
-    spans: list[_Span] = []
-    starts = _line_starts(joined)
-    covered = -1  # the last line of the previous From:/Sent: block
-    for match in _rules().header.finditer(joined):
-        text = match.group(0)
-        if not text.strip():
-            continue
-        start = _line_of(starts, match.start() + len(text) - len(text.lstrip()))
-        if start <= covered:
-            continue
-        if _is_field(lines.detect[start]):
-            first, last, fields = _field_block(lines, start)
-            covered = last
-            block = "\n".join(lines.detect[first : last + 1])
-            if fields >= 2 and _HAS_DIGIT_OR_ADDRESS.search(block) and _FROM_FIELD.search(block):
-                spans.append(_Span(first, last, strong=True))
-        else:
-            end = _line_of(starts, match.start() + len(text.rstrip()))
-            if _HAS_DIGIT_OR_ADDRESS.search(text):
-                strong = _TIME_OR_ADDRESS.search(text) is not None
-                spans.append(_Span(start, max(start, end), strong))
-    return spans
-
-
-def _window_header(lines: _Lines, end: int) -> tuple[int, int] | None:
-    """The quote header that ends on line `end`, if any, joined from up to five lines."""
-    found: tuple[int, int] | None = None
-    for size in range(_HEADER_WINDOW):
-        start = end - size
-        if start < 0 or (size and lines.quoted(start)) or lines.code[start]:
-            break
-        if lines.blank(start):
-            continue
-        joined = " ".join(line for line in lines.detect[start : end + 1] if line)
-        if not _HAS_DIGIT_OR_ADDRESS.search(joined):
-            continue
-        if any(pattern.match(joined) for pattern in _WROTE_HEADERS):
-            if _HEADER_START.search(lines.detect[start]):
-                return start, end
-            found = found or (start, end)
-    return found
-
-
-def _own_headers(lines: _Lines) -> list[_Span]:
-    spans: list[_Span] = []
-    for index, line in enumerate(lines.detect):
-        if not line or lines.code[index]:
-            continue
-        if any(pattern.match(line) for pattern in _SINGLE_LINE_HEADERS):
-            spans.append(_Span(index, index, strong=True))
-        elif line.endswith((":", "\uff1a", "--")):
-            span = _window_header(lines, index)
-            if span is not None:
-                text = " ".join(lines.detect[span[0] : span[1] + 1])
-                spans.append(_Span(*span, _TIME_OR_ADDRESS.search(text) is not None))
-    return spans
-
-
-def _followed_by_quote(lines: _Lines, last: int) -> bool:
-    after = last + 1
-    while after < len(lines.detect) and lines.blank(after):
-        after += 1
-    return after < len(lines.detect) and lines.quoted(after)
-
-
-def _headers(lines: _Lines) -> list[tuple[int, int]]:
-    """Quote header spans (first line, last line), in order and merged where they overlap.
-
-    Headers inside a quoted block or a code fence do not count: their block is dropped or kept
-    as a whole. A "... wrote:" line with a date but neither a time nor an address counts only
-    when a quote follows it: in a report, "On 5 May 2026 he wrote:" may introduce his words."""
-    # Quoted and fenced lines are blanked (line numbers stay) for the library: a header starting
-    # there would not count anyway, and long quoted histories make its regexes slow.
-    joined = "\n".join(
-        "" if lines.quoted(index) or lines.code[index] else line
-        for index, line in enumerate(lines.detect)
-    )
-    spans = sorted(
-        (span.first, span.last)
-        for span in _library_headers(lines, joined) + _own_headers(lines)
-        if not lines.quoted(span.first)
-        and not lines.code[span.first]
-        and (span.strong or _followed_by_quote(lines, span.last))
-    )
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
 # --- signatures --------------------------------------------------------------------------------
 
 
@@ -407,7 +100,7 @@ def _short(line: str) -> bool:
     return len(bare) <= _SHORT_SIGNATURE_CHARS and len(bare.split()) <= _SHORT_SIGNATURE_WORDS
 
 
-def _signature_at(lines: _Lines, index: int) -> bool:
+def _signature_at(lines: Lines, index: int) -> bool:
     line = lines.detect[index]
     if _DELIMITER.match(line):
         return True
@@ -415,12 +108,12 @@ def _signature_at(lines: _Lines, index: int) -> bool:
         return True
     if not _short(line):
         return False
-    return _rules().sent_from.match(line) is not None or any(
+    return library_rules().sent_from.match(line) is not None or any(
         pattern.match(line) for pattern in _MOBILE_SIGNATURES
     )
 
 
-def _signature(lines: _Lines, start: int, stop: int) -> int | None:
+def _signature(lines: Lines, start: int, stop: int) -> int | None:
     for index in range(start, stop):
         if (
             lines.detect[index]
@@ -435,15 +128,15 @@ def _signature(lines: _Lines, start: int, stop: int) -> int | None:
 # --- assembling --------------------------------------------------------------------------------
 
 
-def _has_content(lines: _Lines, indices: Sequence[int]) -> bool:
+def _has_content(lines: Lines, indices: Sequence[int]) -> bool:
     """Whether any of these lines is text: not blank, not quoted, not a mere separator."""
     return any(
         not lines.quoted(index) and not _is_decoration(lines.original[index]) for index in indices
     )
 
 
-def _kept_lines(lines: _Lines) -> list[int]:
-    headers = _headers(lines)
+def _kept_lines(lines: Lines) -> list[int]:
+    headers = quote_headers(lines)
     kept: list[int] = []
     has_content = False
     position = 0
@@ -460,7 +153,7 @@ def _kept_lines(lines: _Lines) -> list[int]:
         has_content = has_content or _has_content(lines, range(position, first))
         if not has_content:
             position = last + 1  # a header at the top: a bare forward or a bottom post
-        elif _followed_by_quote(lines, last):
+        elif followed_by_quote(lines, last):
             after = last + 1
             while after < len(lines.detect) and (lines.blank(after) or lines.quoted(after)):
                 after += 1
@@ -470,7 +163,7 @@ def _kept_lines(lines: _Lines) -> list[int]:
     return kept
 
 
-def _render(lines: _Lines, kept: list[int]) -> str:
+def _render(lines: Lines, kept: list[int]) -> str:
     output: list[str] = []
     dropped = False
     previous = -1
@@ -492,11 +185,11 @@ def _render(lines: _Lines, kept: list[int]) -> str:
 
 
 def _is_decoration(line: str) -> bool:
-    return _DECORATION.match(line.translate(_INVISIBLE)) is not None and "`" not in line
+    return _DECORATION.match(line.translate(INVISIBLE)) is not None and "`" not in line
 
 
 def _trim_text(text: str) -> str:
-    lines = _split(text)
+    lines = split_lines(text)
     return _render(lines, _kept_lines(lines))
 
 
@@ -504,7 +197,7 @@ def _trim_text(text: str) -> str:
 
 _REPLY_HEADER_ID = re.compile(r"^(?:x_)?divRplyFwdMsg$")
 _APPEND_ON_SEND_ID = re.compile(r"^(?:x_)?appendonsend$")
-_QUOTE_CONTAINERS = (
+QUOTE_CONTAINERS = (
     "div.gmail_quote",
     "blockquote",
     "div.moz-cite-prefix",
@@ -539,7 +232,7 @@ def _html_reply_text(html: str) -> str:
             if isinstance(anchor, Tag) and anchor.parent is not None:
                 _drop_following(anchor)
                 replace_with_stub(anchor)
-    for selector in _QUOTE_CONTAINERS:
+    for selector in QUOTE_CONTAINERS:
         for container in soup.select(selector):
             if _STUB_CLASS not in (container.get_attribute_list("class") or []):
                 replace_with_stub(container)
@@ -569,8 +262,8 @@ def reply_text(message: ParsedMessage) -> str:
 
 def _fallback(text: str) -> str:
     """Conservative: `>` lines and a trailing "-- " signature go, and nothing else."""
-    lines = [line.rstrip() for line in _LINE_BREAKS.split(text)]
-    unquoted = [line for line in lines if not _QUOTE.match(line)]
+    lines = [line.rstrip() for line in LINE_BREAKS.split(text)]
+    unquoted = [line for line in lines if not QUOTE.match(line)]
     for index, line in enumerate(unquoted):
         if line.strip() == "--" and any(part.strip() for part in unquoted[:index]):
             unquoted = unquoted[:index]
@@ -591,9 +284,9 @@ def _safely(step: Callable[[], str], default: str) -> str:
 
 def new_text(text: str, html: str = "", *, from_html: bool | None = None) -> str:
     """What the sender newly wrote in a reply: quoted history, quote headers and signatures removed.
-    `text` is the message's text (for HTML-only mail, intake.parse already converted it from the
-    HTML); when `html` is given and `text` is empty or was derived from it, the HTML's quote
-    containers are removed first. `from_html` says whether it was, when the caller knows (else
+    `text` is the message's text (for HTML-only mail, intake.mail.parse already converted it
+    from the HTML); when `html` is given and `text` is empty or was derived from it, the HTML's
+    quote containers are removed first. `from_html` says whether it was, when the caller knows (else
     the text is compared with a conversion of the HTML: a second conversion)."""
     text = text or ""
     html = html or ""

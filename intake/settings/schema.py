@@ -46,7 +46,7 @@ class Organisation(Section):
     outside_contact: Email | None = None
     outside_contact_name: str | None = None
     # The key that signs reply addresses comes from this environment variable; when it is not
-    # set, one is generated once and kept in the data directory (see intake/tokens.py).
+    # set, one is generated once and kept in the data directory (see intake/settings/secrets.py).
     secret_env: str = Field(default="INTAKE_SECRET", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     # info+TOKEN@domain: the character between the local part and the reply token.
     reply_separator: Literal["+", "-", "=", "_", "."] = "+"

@@ -21,7 +21,7 @@ def connection_name(url: str) -> str:
 
 
 def _connection(url: str) -> str | dict[str, Any]:
-    """PostgreSQL by URL as given; SQLite through our client (see intake/sqlite_backend.py)."""
+    """PostgreSQL by URL as given; SQLite through our client (intake/store/sqlite_backend.py)."""
     if not url.startswith("sqlite"):
         return url
     expanded: dict[str, Any] = expand_db_url(url)

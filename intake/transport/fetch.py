@@ -16,7 +16,7 @@ from typing import cast
 from tortoise.transactions import in_transaction
 
 from intake.errors import IntakeError, OnboardingRequired
-from intake.mail.parse import message_id
+from intake.mail.headers import message_id
 from intake.settings.schema import Settings
 from intake.store.models import InboundMessage, MailboxState
 from intake.transport.mailbox import Key, Mailbox, open_mailbox

@@ -11,11 +11,15 @@ that asks for the reference. Nothing of the original case is ever shown to the a
 
 from __future__ import annotations
 
-from intake.conduct.cases import exclude_member, excluded_emails, mail_party, note, sent_today
 from intake.conduct.handlers.report import open_case_record, send_assignment, why_not_answer
+from intake.conduct.mailing import mail_party
+from intake.conduct.notes import note
+from intake.conduct.parties import exclude_member, excluded_emails
+from intake.conduct.replies import sent_today
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.mail.sanitize import db_text, header_text, human_duration
 from intake.settings.schema import Settings
+from intake.settings.templates import TemplateName
 from intake.store.models import (
     DECIDED,
     EventKind,
@@ -124,7 +128,7 @@ async def _record_attempt(context: HandlerContext, original: Ticket, why: str) -
 
 
 async def handle_appeal(context: HandlerContext) -> HandlerResult:
-    settings, message = context.settings, context.message
+    settings = context.settings
     original, how = await find_original(context)
     not_acknowledged, _ = await why_not_answer(context)
     answer = not_acknowledged is None
@@ -135,12 +139,13 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
             await _record_attempt(context, original, refused)
             party = await Party.filter(ticket=original, email=context.message.from_email).first()
             # One refusal a day per party: an autoresponder echoing "appeal" cannot start a loop.
-            if answer and party and not await sent_today(party, "appeal_refused", context.now):
+            refusal = TemplateName.APPEAL_REFUSED
+            if answer and party and not await sent_today(party, refusal, context.now):
                 await mail_party(
                     settings,
                     original,
                     party,
-                    "appeal_refused",
+                    TemplateName.APPEAL_REFUSED,
                     {
                         "reporter_name": header_text(party.name),
                         "original_ref": original.ref,
@@ -148,9 +153,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
                         "why": refused,
                     },
                     internal=False,
-                    answering=context.inbound,
-                    answering_message_id=message.message_id,
-                    references=message.references,
+                    answering=context.answering,
                 )
             reason = f"{context.verdict.reason}; about {original.ref} ({how}); refused: {refused}"
             return HandlerResult(Outcome.APPEAL_REFUSED, reason, original)
@@ -180,7 +183,11 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
             settings,
             ticket,
             appellant,
-            "appeal_acknowledgement" if original else "appeal_reference_needed",
+            (
+                TemplateName.APPEAL_ACKNOWLEDGEMENT
+                if original
+                else TemplateName.APPEAL_REFERENCE_NEEDED
+            ),
             {
                 "reporter_name": header_text(appellant.name),
                 "original_ref": original.ref if original else "",
@@ -188,9 +195,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
                 "next_contact": human_duration(settings.deadlines.first_response_for(False)),
             },
             internal=False,
-            answering=context.inbound,
-            answering_message_id=message.message_id,
-            references=message.references,
+            answering=context.answering,
         )
     about = f"of {original.ref} ({how})" if original else "of no findable case: reference asked for"
     holder = reviewer.email if reviewer else "nobody (no eligible lead)"

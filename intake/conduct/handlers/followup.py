@@ -7,23 +7,18 @@ this far still cannot start a loop. A follow-up to a resolved case reopens it (c
 
 from __future__ import annotations
 
-from intake.conduct.cases import (
-    eligible_assignee,
-    exclude_named,
-    excluded_emails,
-    hand_over,
-    mail_party,
-    mail_team,
-    outside_contact,
-    refer_outside,
-    store_attachments,
-)
+from intake.conduct.assignment import eligible_assignee, hand_over
+from intake.conduct.attachments import store_attachments
 from intake.conduct.commands import parse_command
 from intake.conduct.conflicts import named_members_in
+from intake.conduct.mailing import mail_party, mail_team
+from intake.conduct.parties import exclude_named, excluded_emails, outside_contact
+from intake.conduct.referral import refer_outside
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.mail.phrases import Places
 from intake.mail.quotes import reply_text
 from intake.mail.sanitize import db_text, sanitize_html
+from intake.settings.templates import TemplateName
 from intake.store.models import (
     DECIDED,
     EventKind,
@@ -121,7 +116,7 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
     copied = brought_in + await mail_team(
         context.settings,
         ticket,
-        "case_update",
+        TemplateName.CASE_UPDATE,
         {
             "headline": f"{who} wrote",
             "event": " ".join(
@@ -137,7 +132,7 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
             context.settings,
             ticket,
             outside,
-            "case_update",
+            TemplateName.CASE_UPDATE,
             {
                 "member_name": outside.name,
                 "headline": f"{who} wrote",

@@ -6,11 +6,13 @@ wait in a general inbox. A reply from its sender, or `#kind report`, brings in t
 
 from __future__ import annotations
 
-from intake.conduct.cases import add_party, mail_party
 from intake.conduct.handlers.report import handle_report, open_case_record, why_not_answer
+from intake.conduct.mailing import mail_party
+from intake.conduct.parties import add_party
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.mail.phrases import find, places
 from intake.mail.sanitize import header_text
+from intake.settings.templates import TemplateName
 from intake.store.models import Outcome, PartyRole
 
 
@@ -33,7 +35,7 @@ async def handle_general(context: HandlerContext) -> HandlerResult:
             settings,
             ticket,
             party,
-            "party_message",
+            TemplateName.PARTY_MESSAGE,
             {"party_name": "", "text": f"Forwarded from {message.from_address}:\n\n{message.text}"},
             internal=True,
             auto_submitted="auto-generated",
@@ -46,12 +48,10 @@ async def handle_general(context: HandlerContext) -> HandlerResult:
             settings,
             ticket,
             reporter,
-            "general",
+            TemplateName.GENERAL,
             {"reporter_name": header_text(reporter.name), "passed_to": contact or ""},
             internal=False,
-            answering=context.inbound,
-            answering_message_id=message.message_id,
-            references=message.references,
+            answering=context.answering,
         )
     elif not_answered:
         reason += f"; not answered: {not_answered}"

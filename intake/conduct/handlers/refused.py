@@ -4,8 +4,8 @@ the case is known) and nothing is sent to anyone, so a forger learns nothing."""
 
 from __future__ import annotations
 
-from intake.conduct.cases import note
 from intake.conduct.kinds import MailKind
+from intake.conduct.notes import note
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.store.models import Outcome
 

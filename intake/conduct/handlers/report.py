@@ -10,26 +10,22 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from intake.conduct.cases import (
-    TIME_FORMAT,
-    eligible_assignee,
-    exclude_named,
-    mail_party,
-    mail_team,
-    note,
-    own_or_team_address,
-    refer_outside,
-    store_attachments,
-    team_party,
-)
+from intake.conduct.assignment import eligible_assignee
+from intake.conduct.attachments import store_attachments
 from intake.conduct.conflicts import Conflict, named_members
+from intake.conduct.mailing import mail_party, mail_team
+from intake.conduct.notes import TIME_FORMAT, note
+from intake.conduct.parties import exclude_named, team_party
+from intake.conduct.referral import refer_outside
+from intake.conduct.replies import own_or_team_address
 from intake.engine.compose import is_our_message_id, valid_address
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.engine.link import Via
-from intake.mail.parse import Address
+from intake.mail.headers import Address
 from intake.mail.phrases import find, places
 from intake.mail.sanitize import db_text, header_text, human_duration, sanitize_html
 from intake.settings.schema import Settings
+from intake.settings.templates import TemplateName
 from intake.store.models import (
     EventKind,
     OutboundMessage,
@@ -51,14 +47,13 @@ FORWARDED_BOUNCE = re.compile(
     r"|delivery status notification|failure notice|delivery failure)",
     re.IGNORECASE,
 )
-RATE_NOTICE = "rate_notice"
 
 
 async def _answer_sender(
     context: HandlerContext,
     ticket: Ticket,
     reporter: Party,
-    kind: str,
+    template: TemplateName,
     variables: dict[str, Any],
 ) -> None:
     """An automatic email to whoever sent the report, threaded on their message."""
@@ -66,12 +61,10 @@ async def _answer_sender(
         context.settings,
         ticket,
         reporter,
-        kind,
+        template,
         {"reporter_name": header_text(reporter.name), **variables},
         internal=False,
-        answering=context.inbound,
-        answering_message_id=context.message.message_id,
-        references=context.message.references,
+        answering=context.answering,
     )
 
 
@@ -139,7 +132,7 @@ async def why_not_answer(context: HandlerContext) -> tuple[str | None, bool]:
 
 async def _rate_notice_sent_today(context: HandlerContext, answer_to: Address) -> bool:
     return await OutboundMessage.filter(
-        kind=RATE_NOTICE,
+        kind=TemplateName.RATE_NOTICE,
         ticket__reporter_email=_reporter_address(context, answer_to),
         created_at__gte=context.now - timedelta(days=1),
     ).exists()
@@ -266,7 +259,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             context,
             ticket,
             party,
-            "acknowledgement",
+            TemplateName.ACKNOWLEDGEMENT,
             {
                 "urgent": urgent is not None,
                 "readers": _readers(settings, assignee, alerted),
@@ -283,7 +276,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
         and answer_to is not None
         and not await _rate_notice_sent_today(context, answer_to)
     ):
-        await _answer_sender(context, ticket, party, RATE_NOTICE, {})
+        await _answer_sender(context, ticket, party, TemplateName.RATE_NOTICE, {})
         reason += "; told once that automatic replies stop for today"
     return HandlerResult(outcome=Outcome.TICKET_CREATED, reason=reason, ticket=ticket)
 
@@ -303,7 +296,7 @@ async def send_assignment(
         context.settings,
         ticket,
         await team_party(ticket, member, new=True),  # the case is new to them
-        "assignment",
+        TemplateName.ASSIGNMENT,
         {
             "assignee_name": member.name,
             "urgent": urgent,
@@ -370,7 +363,7 @@ async def _tell_team(
     return await mail_team(
         context.settings,
         ticket,
-        "case_update",
+        TemplateName.CASE_UPDATE,
         {
             "headline": headline,
             "event": f"{headline}, assigned to {assignee.name}."

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from intake.conduct.cases import (
-    kept_attachments,
-    mail_party,
-    mail_team,
-    note,
-    reporter_party,
-    sent_today,
-    store_attachments,
-)
+from intake.conduct.attachments import kept_attachments, store_attachments
 from intake.conduct.commands import CommandContext, parse_command, run_command
+from intake.conduct.mailing import mail_party, mail_team
+from intake.conduct.notes import note
+from intake.conduct.parties import reporter_party
+from intake.conduct.replies import sent_today
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.engine.link import Via
 from intake.mail.authentication import authentication_problem
 from intake.mail.quotes import reply_text
 from intake.mail.sanitize import db_text, header_text
+from intake.settings.templates import TemplateName
 from intake.store.models import (
     EventKind,
     OutboundMessage,
@@ -44,7 +41,7 @@ async def _tell_member(
     autoresponder that sets no header would otherwise loop) or they had many today."""
     if (
         await _answers_a_confirmation(context)
-        or await sent_today(party, "command_result", context.now) >= DAILY_CAP
+        or await sent_today(party, TemplateName.COMMAND_RESULT, context.now) >= DAILY_CAP
     ):
         await note(context.settings, ticket, f"Not told to {party.email} (loop guard): {result}")
         return
@@ -52,12 +49,10 @@ async def _tell_member(
         context.settings,
         ticket,
         party,
-        "command_result",
+        TemplateName.COMMAND_RESULT,
         {"member_name": party.name, "what": what, "ok": ok, "result": result},
         internal=True,
-        answering=context.inbound,
-        answering_message_id=context.message.message_id,
-        references=context.message.references,
+        answering=context.answering,
         auto_submitted="auto-replied",
     )
 
@@ -149,7 +144,7 @@ async def _relay(
         context.settings,
         ticket,
         reporter,
-        "relay",
+        TemplateName.RELAY,
         {"reporter_name": header_text(reporter.name), "text": text},
         internal=False,
         auto_submitted=None,  # a person wrote it
@@ -160,7 +155,7 @@ async def _relay(
     await mail_team(
         context.settings,
         ticket,
-        "case_update",
+        TemplateName.CASE_UPDATE,
         {
             "headline": f"{member.name} answered the reporter",
             "event": f"{member.name} wrote to the reporter.",

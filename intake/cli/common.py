@@ -1,0 +1,64 @@
+"""What the commands share: the event loop, the settings, the database, JSON and tables."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from intake.runtime.cycle import running
+from intake.settings.loading import require_secrets
+from intake.settings.schema import Settings
+
+T = TypeVar("T")
+console = Console()
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings_loader"]()
+    return settings
+
+
+def with_database(
+    ctx: click.Context, work: Callable[[Settings], Awaitable[T]], *, connects: bool = False
+) -> T:
+    """Run `work` with the database open. Only commands that connect to the mail servers need
+    the secrets and write the team table; the listings read and need neither."""
+    settings = settings_of(ctx)
+    if connects:
+        require_secrets(settings)
+
+    async def go() -> T:
+        async with running(settings, sync=connects):
+            return await work(settings)
+
+    return run_async(go())
+
+
+def print_json(value: object) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    table = Table(title=escape(title), title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:  # cells hold text from inbound mail: never rich markup
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+
+
+ALL_OPTION = click.option(
+    "--all", "show_all", is_flag=True, help="Everything, not only the most recent."
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -1,0 +1,208 @@
+"""The commands that read and change records: cases, inbound and outbound mail, figures."""
+
+from __future__ import annotations
+
+import click
+from rich.markup import escape
+
+from intake.cli import views
+from intake.cli.common import (
+    ALL_OPTION,
+    JSON_OPTION,
+    console,
+    print_json,
+    print_table,
+    with_database,
+)
+from intake.errors import IntakeError
+
+
+@click.command()
+@ALL_OPTION
+@JSON_OPTION
+@click.pass_context
+def tickets(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """Cases, most recent first: reference, status, kind, assignee, age."""
+    rows = with_database(ctx, lambda _: views.tickets(None if show_all else views.RECENT))
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "Tickets",
+        ["ref", "status", "kind", "assignee", "age"],
+        [[r["ref"], r["status"], r["kind"], r["assignee"] or "-", r["age"]] for r in rows],
+    )
+
+
+@click.command()
+@click.argument("ref")
+@JSON_OPTION
+@click.pass_context
+def ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """One case and its whole thread."""
+    case = with_database(ctx, lambda _: views.ticket(ref))
+    if as_json:
+        print_json(case)
+        return
+    console.print(
+        f"[bold]{case['ref']}[/bold]  {case['kind']}  status: {case['status']}"
+        f"  assignee: {case['assignee'] or '-'}"
+    )
+    console.print(f"reporter: {case['reporter']}   opened: {case['created_at']}", markup=False)
+    urgent = "URGENT. " if case["urgent"] else ""
+    console.print(f"{urgent}kind: {case['kind']} ({case['kind_reason']})", markup=False)
+    if case["resolution"]:
+        console.print(
+            f"resolution: {case['resolution']} by {case['resolved_by']} at {case['resolved_at']}:"
+            f" {case['resolution_reason'] or '(no reason given)'}"
+            + (f"; ends {case['resolution_ends_at']}" if case["resolution_ends_at"] else ""),
+            markup=False,
+        )
+    if case["refers_to"]:
+        console.print(f"points at: {case['refers_to']}", markup=False)
+    for party in case["parties"]:
+        excluded = f"  EXCLUDED: {party['excluded_reason']}" if party["excluded"] else ""
+        console.print(f"party: {party['role']} {party['email']}{excluded}", markup=False)
+    for event in case["events"]:
+        to = f" -> {', '.join(event['to'])} [{event['delivery']}]" if event["to"] else ""
+        console.rule(
+            escape(
+                f"{event['created_at']}  {event['kind']}  {event['author']}{to}"
+                f"  ({event['audience']})"
+            )
+        )
+        console.print(event["body"], markup=False, highlight=False)
+    if case["attachments"]:
+        console.rule("attachments")
+        for item in case["attachments"]:
+            size = f"{item['size']} bytes"
+            console.print(
+                f"{item['filename']}  {item['content_type']}  {size}  {item['sha256']}",
+                markup=False,
+            )
+
+
+@click.group(invoke_without_command=True)
+@ALL_OPTION
+@JSON_OPTION
+@click.option("--failed", is_flag=True, help="Only messages parked as failed.")
+@click.pass_context
+def inbound(ctx: click.Context, show_all: bool, as_json: bool, failed: bool) -> None:
+    """Inbound messages, most recent first, with their outcomes (see also: show, retry)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    limit = None if show_all else views.RECENT
+    rows = with_database(ctx, lambda _: views.inbound(limit, failed_only=failed))
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "Inbound",
+        ["id", "received", "state", "outcome", "ticket", "reason"],
+        [
+            [
+                str(r["id"]),
+                r["received_at"],
+                r["state"],
+                r["outcome"] or "-",
+                r["ticket"] or "-",
+                r["reason"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@inbound.command("show")
+@click.argument("inbound_id", type=int)
+@JSON_OPTION
+@click.pass_context
+def inbound_show(ctx: click.Context, inbound_id: int, as_json: bool) -> None:
+    """One stored message: state, error, size and headers."""
+    detail = with_database(ctx, lambda _: views.inbound_detail(inbound_id))
+    if as_json:
+        print_json(detail)
+        return
+    for key, value in detail.items():
+        if key != "headers":
+            console.print(f"{key:<12} {value if value is not None else '-'}", markup=False)
+    console.rule("headers")
+    for name, value in detail["headers"]:
+        console.print(f"{name}: {value}", markup=False, highlight=False)
+
+
+@inbound.command("retry")
+@click.argument("inbound_ids", type=int, nargs=-1)
+@click.option("--all", "retry_all", is_flag=True, help="Every message parked as failed.")
+@click.pass_context
+def inbound_retry(ctx: click.Context, inbound_ids: tuple[int, ...], retry_all: bool) -> None:
+    """Put parked messages back in the queue; the next cycle processes them."""
+    if not inbound_ids and not retry_all:
+        raise IntakeError("inbound retry: name message ids, or --all")
+    ids = None if retry_all else list(inbound_ids)
+    count = with_database(ctx, lambda _: views.retry_inbound(ids))
+    click.echo(f"{count} message(s) back in the queue")
+
+
+@click.command()
+@ALL_OPTION
+@JSON_OPTION
+@click.pass_context
+def outbox(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """Outbound mail, most recent first, with its delivery state."""
+    rows = with_database(ctx, lambda _: views.outbox(None if show_all else views.RECENT))
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "Outbox",
+        ["id", "kind", "ticket", "to", "state", "attempts", "last error"],
+        [
+            [
+                str(r["id"]),
+                r["kind"],
+                r["ticket"] or "-",
+                ", ".join(r["recipients"]),
+                r["state"],
+                str(r["attempts"]),
+                r["last_error"] or "",
+            ]
+            for r in rows
+        ],
+    )
+
+
+@click.command()
+@click.option(
+    "--from",
+    "first_day",
+    metavar="DATE",
+    default=None,
+    help="Cases created on or after this day (YYYY-MM-DD, UTC); default: the first case.",
+)
+@click.option(
+    "--to",
+    "last_day",
+    metavar="DATE",
+    default=None,
+    help="Cases created up to the end of this day (YYYY-MM-DD, UTC); default: the last case.",
+)
+@JSON_OPTION
+@click.pass_context
+def stats(ctx: click.Context, first_day: str | None, last_day: str | None, as_json: bool) -> None:
+    """Anonymous counts and median response times, for a transparency report."""
+    from intake.conduct.stats import case_stats, text_report, window
+
+    start, end = window(first_day, last_day)
+    report = with_database(ctx, lambda settings: case_stats(settings, start, end))
+    if as_json:
+        print_json(report)
+        return
+    text = text_report(report)
+    console.print(text.heading, markup=False)
+    for title, columns, rows in text.tables:
+        print_table(title, columns, rows)
+    console.print(text.note, markup=False, highlight=False)
+
+
+COMMANDS = (tickets, ticket, inbound, outbox, stats)

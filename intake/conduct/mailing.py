@@ -1,0 +1,154 @@
+"""Mail about a case to its parties.
+
+Every email about a case goes to one party and carries that party's signed reply address, so a
+reply threads back as that party. Nothing here sends anything to a team member the case excludes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intake.conduct.notes import note
+from intake.conduct.parties import excluded_emails, team_party
+from intake.engine.compose import NOTHING, Answering, Recipient, queue_email
+from intake.engine.tokens import ReplyToken, reply_address
+from intake.mail.mime import OutboundAttachment
+from intake.settings.schema import Settings
+from intake.settings.secrets import signing_key
+from intake.settings.templates import TemplateName
+from intake.store.models import (
+    EventKind,
+    OutboundMessage,
+    Party,
+    PartyRole,
+    TeamMember,
+    Ticket,
+    TicketEvent,
+)
+
+CONVERSATION_DEPTH = 10  # Message-IDs kept in References: enough for every client to thread
+
+
+async def team_recipients(
+    settings: Settings, ticket: Ticket, *, author: str | None = None, leads: bool = False
+) -> list[TeamMember]:
+    """Who on the team gets a copy of what happens on the case: the assignee always, the leads
+    when `conversations.copy_leads` (or `leads`) is set; never an excluded member, never the
+    author."""
+    excluded = await excluded_emails(ticket)
+    recipients: list[TeamMember] = []
+    assignee = await TeamMember.get_or_none(id=ticket.assignee_id, active=True)  # type: ignore[attr-defined]
+    if assignee is not None:
+        recipients.append(assignee)
+    if leads or settings.conversations.copy_leads:
+        leads_now = [lead.email for lead in settings.leads]
+        recipients += await TeamMember.filter(email__in=leads_now, active=True).order_by("id")
+    seen: set[str] = set()
+    chosen = []
+    for member in recipients:
+        if member.email in seen or member.email in excluded or member.email == author:
+            continue
+        seen.add(member.email)
+        chosen.append(member)
+    return chosen
+
+
+async def conversation(party: Party) -> list[str]:
+    """The Message-IDs of the party's conversation so far, oldest first: what our next email to
+    them answers, so their mail program shows one thread."""
+    rows = (
+        await TicketEvent.filter(party=party)
+        .order_by("id")
+        .values_list("inbound__message_id", "outbound__message_id")
+    )
+    ids: list[str] = []
+    for inbound_id, outbound_id in rows:
+        message_id = inbound_id or outbound_id
+        if message_id and message_id not in ids:
+            ids.append(str(message_id))
+    return ids[-CONVERSATION_DEPTH:]
+
+
+async def mail_party(
+    settings: Settings,
+    ticket: Ticket,
+    party: Party,
+    template: TemplateName,
+    variables: dict[str, Any],
+    *,
+    internal: bool,
+    answering: Answering | None = None,
+    auto_submitted: str | None = "auto-replied",
+    record_as: str = "",
+    new_conversation: bool = False,
+    attachments: tuple[OutboundAttachment, ...] = (),
+) -> OutboundMessage | None:
+    """Queue one email about the case to one party, with that party's signed reply address, and
+    record it in the case's thread. Without `answering` it answers the party's
+    conversation so far (`new_conversation`: there is none yet, so no need to look). A party
+    the case excludes is never mailed (None is returned): the last line of defence for a
+    conflict of interest."""
+    if party.excluded or (
+        party.role != PartyRole.TEAM  # a team party carries its own exclusion
+        and settings.member(party.email)
+        and party.email in await excluded_emails(ticket)
+    ):
+        await note(settings, ticket, f"Not sent to {party.email}, who is excluded: {template}.")
+        return None
+    if answering is None and not new_conversation:
+        chain = await conversation(party)
+        if chain:
+            answering = Answering(message_id=chain[-1], references=tuple(chain[:-1]))
+    key = signing_key(settings)
+    outbound = await queue_email(
+        settings,
+        template=template,
+        to=[Recipient(party.email, party.name)],
+        context={
+            "organisation": settings.organisation.model_dump(),
+            "ref": ticket.ref,
+            **variables,
+        },
+        ticket=ticket,
+        answering=answering or NOTHING,
+        auto_submitted=auto_submitted,
+        reply_to=reply_address(settings, key, ReplyToken(ticket.id, party.id)),
+        party=party,
+        attachments=attachments,
+    )
+    await TicketEvent.create(
+        ticket=ticket,
+        kind=EventKind.OUTBOUND,
+        author=settings.organisation.address,
+        body=record_as or f"{template.replace('_', ' ').capitalize()} sent to {party.email}",
+        internal=internal,
+        outbound=outbound,
+        party=party,
+    )
+    return outbound
+
+
+async def mail_team(
+    settings: Settings,
+    ticket: Ticket,
+    template: TemplateName,
+    variables: dict[str, Any],
+    *,
+    author: str | None = None,
+    leads: bool = False,
+) -> list[str]:
+    """Copy the team on the case (see team_recipients); returns who was mailed."""
+    mailed = []
+    for member in await team_recipients(settings, ticket, author=author, leads=leads):
+        party = await team_party(ticket, member)
+        await mail_party(
+            settings,
+            ticket,
+            party,
+            template,
+            {"member_name": member.name, **variables},
+            internal=True,
+            auto_submitted="auto-generated",
+        )
+        mailed.append(member.email)
+    return mailed

@@ -150,7 +150,7 @@ async def inbound(limit: int | None, failed_only: bool = False) -> list[dict[str
     rows = await (query.limit(limit) if limit else query)
     refs = {
         ticket.id: ticket.ref
-        for ticket in await Ticket.filter(id__in=[r.ticket_id for r in rows if r.ticket_id])  # type: ignore[attr-defined]
+        for ticket in await Ticket.filter(id__in=[r.ticket_id for r in rows if r.ticket_id])
     }
     return [
         {
@@ -159,7 +159,7 @@ async def inbound(limit: int | None, failed_only: bool = False) -> list[dict[str
             "state": str(row.state),
             "outcome": row.outcome,
             "reason": row.reason,
-            "ticket": refs.get(row.ticket_id),  # type: ignore[attr-defined]
+            "ticket": refs.get(row.ticket_id) if row.ticket_id else None,
             "received_at": _iso(row.received_at),
             "size": row.size,
             "attempts": row.attempts,
@@ -174,7 +174,7 @@ async def inbound_detail(inbound_id: int) -> dict[str, Any]:
     row = await InboundMessage.get_or_none(id=inbound_id)
     if row is None:
         raise IntakeError(f"no inbound message {inbound_id}")
-    ticket = await Ticket.get_or_none(id=row.ticket_id) if row.ticket_id else None  # type: ignore[attr-defined]
+    ticket = await Ticket.get_or_none(id=row.ticket_id) if row.ticket_id else None
     return {
         "id": row.id,
         "message_id": row.message_id,

@@ -18,6 +18,7 @@ from intake.conduct.referral import refer_outside
 from intake.conduct.replies import own_or_team_address
 from intake.engine.compose import valid_address
 from intake.mail.sanitize import db_text, header_text
+from intake.settings.policy import CaseKind
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
 from intake.store.models import EventKind, PartyRole, TeamMember, Ticket, TicketEvent, TicketStatus
@@ -35,7 +36,7 @@ is then not sent to the reporter.
   #contact <address> <role>    send the rest of the reply to another party (role: reported,
                                witness or other) from the team's address; their replies come
                                back to the case, never to the reporter
-  #kind <kind>                 reclassify: report, retaliation, appeal or general
+  #kind <kind>                 reclassify: report, appeal, retaliation or general
   #help                        this list
 
 A reply without a command goes to the reporter, from the team's address."""
@@ -137,7 +138,7 @@ async def _assign(context: CommandContext, command: Command) -> CommandResult:
     member = found[0]
     if member.email in await excluded_emails(context.ticket):
         return CommandResult(False, f"{member.name} is excluded from this case and cannot hold it.")
-    if context.ticket.assignee_id == member.id:  # type: ignore[attr-defined]
+    if context.ticket.assignee_id == member.id:
         return CommandResult(True, f"{member.name} already holds this case.")
     await hand_over(
         context.settings, context.ticket, member, f"{context.member.name} assigned it to you"
@@ -218,7 +219,7 @@ async def _recuse(context: CommandContext, _: Command) -> CommandResult:
     ticket, member = context.ticket, context.member
     await exclude_member(ticket, member, f"recused by {member.email}")
     await _state_event(context, f"{member.email} recused")
-    if ticket.assignee_id != member.id:  # type: ignore[attr-defined]
+    if ticket.assignee_id != member.id:
         return CommandResult(True, "You are recused: Intake will not send you this case again.")
     successor = await eligible_assignee(context.settings, ticket, context.now)
     if successor is None:
@@ -235,7 +236,7 @@ async def _recuse(context: CommandContext, _: Command) -> CommandResult:
 
 
 CONTACT_ROLES = (PartyRole.REPORTED, PartyRole.WITNESS, PartyRole.OTHER)
-KINDS = ("report", "retaliation", "appeal", "general")
+KINDS = tuple(CaseKind)
 
 
 _CONTACT = re.compile(r"^(?P<name>.*?)\s*<?(?P<address>[^\s<>]+@[^\s<>]+?)>?(?:\s+(?P<role>\w+))?$")
@@ -299,7 +300,7 @@ async def _kind(context: CommandContext, command: Command) -> CommandResult:
     ticket.kind_reason = f"set to {kind} by {context.member.email} (was {before})"
     await ticket.save(update_fields=["kind", "kind_reason", "updated_at"])
     await _state_event(context, ticket.kind_reason)
-    if ticket.assignee_id is None and kind != "general":  # type: ignore[attr-defined]
+    if ticket.assignee_id is None and kind != CaseKind.GENERAL:
         holder = await eligible_assignee(context.settings, ticket, context.now)
         if holder is not None:
             await hand_over(

@@ -24,6 +24,7 @@ from intake.conduct.mailing import mail_party
 from intake.conduct.parties import excluded_emails, reporter_party, team_party
 from intake.conduct.roster import shift_at
 from intake.mail.sanitize import human_duration
+from intake.settings.policy import CaseKind
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
 from intake.store.models import (
@@ -201,7 +202,7 @@ async def run_deadlines(settings: Settings, now: datetime) -> list[str]:
         due = (
             await Ticket.filter(created_at__lte=now - earliest)
             .exclude(status__in=DECIDED)
-            .exclude(kind="general")  # not a report: nobody owes its sender a response
+            .exclude(kind=CaseKind.GENERAL)  # not a report: nobody owes its sender a response
             # cases imported by `intake backfill --no-replies`: old mail, taken up at leisure
             .exclude(id__in=Subquery(quiet.values("ticket_id")))
             .prefetch_related("assignee")

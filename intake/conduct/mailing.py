@@ -37,7 +37,7 @@ async def team_recipients(
     author."""
     excluded = await excluded_emails(ticket)
     recipients: list[TeamMember] = []
-    assignee = await TeamMember.get_or_none(id=ticket.assignee_id, active=True)  # type: ignore[attr-defined]
+    assignee = await TeamMember.get_or_none(id=ticket.assignee_id, active=True)
     if assignee is not None:
         recipients.append(assignee)
     if leads or settings.conversations.copy_leads:

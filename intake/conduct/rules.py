@@ -18,7 +18,7 @@ from intake.mail.phrases import find, places
 from intake.settings.policy import CaseKind, KindRule
 from intake.settings.schema import Settings
 from intake.store.models import DECIDED, PartyRole
-from intake.store.references import case_reference
+from intake.store.references import reference_in
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def refers_to_a_case(message: ParsedMessage, link: CaseLink | None, prefix: str)
     """The message points at a case by its headers, or names a case reference."""
     if link is not None and link.ticket is not None:
         return True
-    return bool(case_reference(prefix, message.subject) or case_reference(prefix, message.text))
+    return reference_in(prefix, message.subject, message.text) is not None
 
 
 def _kind_verdict(

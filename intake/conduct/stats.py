@@ -56,6 +56,7 @@ from typing import IO, Any, NamedTuple
 import click
 
 from intake.mail.sanitize import human_duration
+from intake.settings.policy import CaseKind
 from intake.settings.schema import Settings
 from intake.store.models import Ticket, TicketStatus
 
@@ -63,7 +64,7 @@ BELOW_MIN_COUNT = "below_min_count"
 COMPLEMENTARY = "complementary"
 BREAKDOWN = "breakdown"
 
-KINDS = ("report", "appeal", "retaliation", "general")  # the order of the kind breakdown
+KINDS = tuple(CaseKind)  # the order of the kind breakdown
 URGENT, NOT_URGENT = "urgent", "not urgent"
 UNRESOLVED = "unresolved"
 

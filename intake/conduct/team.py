@@ -57,7 +57,7 @@ async def recheck_open_cases(settings: Settings, now: datetime) -> None:
         places = Places({"subject": ticket.subject, "body": texts.get(ticket.id, "")})
         conflicts = named_members_in(settings, places)
         await exclude_named(ticket, conflicts, skip=involved.get(ticket.id, set()))
-        holder = members.get(ticket.assignee_id)  # type: ignore[attr-defined]
+        holder = members.get(ticket.assignee_id) if ticket.assignee_id else None
         if holder is not None and not holder.active:
             await _pass_on(settings, ticket, holder, now)
 

@@ -18,8 +18,8 @@ class CaseKind(StrEnum):
     handlers, `#kind` and the stats breakdown all name these."""
 
     REPORT = "report"
-    RETALIATION = "retaliation"
     APPEAL = "appeal"
+    RETALIATION = "retaliation"
     GENERAL = "general"
 
 

@@ -90,6 +90,7 @@ class Ticket(Model):
     assignee: fields.ForeignKeyNullableRelation[TeamMember] = fields.ForeignKeyField(
         "intake.TeamMember", related_name="tickets", null=True, on_delete=fields.SET_NULL
     )
+    assignee_id: int | None  # the column behind `assignee`, set by tortoise
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     acknowledged_at = fields.DatetimeField(null=True)
@@ -114,8 +115,8 @@ class Ticket(Model):
 
 class Party(Model):
     """Someone a case talks with, each with a signed reply address of their own: the reporter,
-    the team members on it, and later the reported person and witnesses. A team member the case
-    must not reach is a party marked excluded."""
+    the team members on it, the reported person, witnesses and the outside contact (`#contact`
+    adds them). A team member the case must not reach is a party marked excluded."""
 
     id = fields.IntField(primary_key=True)
     ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
@@ -187,6 +188,7 @@ class InboundMessage(Model):
     ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
         "intake.Ticket", related_name="inbound", null=True, on_delete=fields.SET_NULL
     )
+    ticket_id: int | None  # the column behind `ticket`, set by tortoise
     # Imported by `intake backfill --no-replies`: becomes a case, but nobody is mailed about it.
     quiet = fields.BooleanField(default=False, db_default=False)
 

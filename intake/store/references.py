@@ -44,3 +44,8 @@ def case_reference(prefix: str, text: str) -> str | None:
         return None
     match = re.search(rf"(?<![\w-]){re.escape(prefix)}-\d{{4}}-\d+\b", text, re.IGNORECASE)
     return match.group(0).upper() if match else None
+
+
+def reference_in(prefix: str, *texts: str) -> str | None:
+    """The first case reference in the first of `texts` that has one (a subject, then a body)."""
+    return next(filter(None, (case_reference(prefix, text) for text in texts)), None)

@@ -1,7 +1,7 @@
 """Send queued outbox rows: one reused connection per batch, backoff on 4xx, final state on 5xx.
 
-A row is marked sent right after the server accepted it, so a crash can duplicate at most the
-message in flight, never lose one.
+An accepted row is recorded as sent by a background writer never more than SENT_BACKLOG_MAX
+behind (see _SentLedger), so a crash can re-send at most those few messages, and never lose one.
 """
 
 from __future__ import annotations

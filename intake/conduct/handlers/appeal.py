@@ -11,13 +11,14 @@ that asks for the reference. Nothing of the original case is ever shown to the a
 
 from __future__ import annotations
 
-from intake.conduct.handlers.report import open_case_record, send_assignment, why_not_answer
 from intake.conduct.mailing import mail_party
 from intake.conduct.notes import note
+from intake.conduct.opening import open_case, send_assignment
 from intake.conduct.parties import exclude_member, excluded_emails
-from intake.conduct.replies import sent_today
+from intake.conduct.replies import appeal_refused_today, why_not_answer
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.mail.sanitize import db_text, header_text, human_duration
+from intake.settings.policy import CaseKind
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
 from intake.store.models import (
@@ -30,7 +31,7 @@ from intake.store.models import (
     Ticket,
     TicketEvent,
 )
-from intake.store.references import case_reference
+from intake.store.references import reference_in
 
 
 async def _is_party(ticket: Ticket, sender: str) -> bool:
@@ -50,7 +51,7 @@ async def find_original(context: HandlerContext) -> tuple[Ticket | None, str]:
     if message.sender is None or message.sender.email.lower() != sender:
         # Without a token, From proves nothing: answers could go to whoever set Reply-To.
         return None, ""
-    ref = case_reference(prefix, message.subject) or case_reference(prefix, message.text)
+    ref = reference_in(prefix, message.subject, message.text)
     if ref is not None:
         ticket = await Ticket.get_or_none(ref=ref)
         if ticket is not None and await _is_party(ticket, sender):
@@ -63,7 +64,7 @@ async def find_original(context: HandlerContext) -> tuple[Ticket | None, str]:
         )
         latest = (
             await Ticket.filter(id__in=list(ticket_ids), status__in=DECIDED)
-            .exclude(kind="appeal")
+            .exclude(kind=CaseKind.APPEAL)
             .order_by("-resolved_at", "-id")
             .first()
         )
@@ -138,9 +139,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
         if refused is not None:
             await _record_attempt(context, original, refused)
             party = await Party.filter(ticket=original, email=context.message.from_email).first()
-            # One refusal a day per party: an autoresponder echoing "appeal" cannot start a loop.
-            refusal = TemplateName.APPEAL_REFUSED
-            if answer and party and not await sent_today(party, refusal, context.now):
+            if answer and party and not await appeal_refused_today(party, context.now):
                 await mail_party(
                     settings,
                     original,
@@ -158,9 +157,10 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
             reason = f"{context.verdict.reason}; about {original.ref} ({how}); refused: {refused}"
             return HandlerResult(Outcome.APPEAL_REFUSED, reason, original)
 
-    ticket, appellant, attachments, _ = await open_case_record(
-        context, kind="appeal", acknowledged=answer, refers_to=original
+    case = await open_case(
+        context, kind=CaseKind.APPEAL, acknowledged=answer, refers_to=original
     )
+    ticket, appellant, attachments = case.ticket, case.reporter, case.attachments
     if original is not None:
         await _carry_over_exclusions(original, ticket)
     reviewer = await _reviewer(settings, ticket)

@@ -1,4 +1,5 @@
-"""A reply from a party to a case (the reporter, later a witness or the reported person).
+"""A reply from a party to a case (the reporter, a witness, the reported person, the outside
+contact).
 
 It joins the case's thread with its attachments, quoted history stripped; the team on the case is
 told with the new text. Nothing goes back to the sender, so a careless autoresponder that gets
@@ -71,7 +72,7 @@ async def _exclude_newly_named(context: HandlerContext, ticket: Ticket, text: st
     conflicts = named_members_in(context.settings, texts)
     skip = await excluded_emails(ticket) if conflicts else set()
     excluded = await exclude_named(ticket, conflicts, skip=skip)
-    if any(member.id == ticket.assignee_id for member in excluded):  # type: ignore[attr-defined]
+    if any(member.id == ticket.assignee_id for member in excluded):
         ticket.assignee = None
         await ticket.save(update_fields=["assignee_id", "updated_at"])
     return [str(c) for c in conflicts if c.member.email in {m.email for m in excluded}]
@@ -111,7 +112,7 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
     who = "The reporter" if party.role == "reporter" else f"The {party.role} ({party.email})"
     listed = "".join(f"\nAttached: {a['name']} ({a['size']})" for a in attachments)
     brought_in: list[str] = []
-    if ticket.assignee_id is None:  # type: ignore[attr-defined]
+    if ticket.assignee_id is None:
         brought_in = await _bring_in_member_on_duty(context, ticket, text or NOTHING_NEW)
     copied = brought_in + await mail_team(
         context.settings,

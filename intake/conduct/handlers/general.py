@@ -6,12 +6,15 @@ wait in a general inbox. A reply from its sender, or `#kind report`, brings in t
 
 from __future__ import annotations
 
-from intake.conduct.handlers.report import handle_report, open_case_record, why_not_answer
+from intake.conduct.handlers.report import handle_report
 from intake.conduct.mailing import mail_party
+from intake.conduct.opening import open_case
 from intake.conduct.parties import add_party
+from intake.conduct.replies import why_not_answer
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.mail.phrases import find, places
 from intake.mail.sanitize import header_text
+from intake.settings.policy import CaseKind
 from intake.settings.templates import TemplateName
 from intake.store.models import Outcome, PartyRole
 
@@ -22,9 +25,8 @@ async def handle_general(context: HandlerContext) -> HandlerResult:
     if find(classification.urgent_phrases, classification.urgent_where, places(message)):
         return await handle_report(context)
     not_answered, _ = await why_not_answer(context)
-    ticket, reporter, _, excluded = await open_case_record(
-        context, kind="general", acknowledged=not_answered is None
-    )
+    case = await open_case(context, kind=CaseKind.GENERAL, acknowledged=not_answered is None)
+    ticket, reporter, excluded = case.ticket, case.reporter, case.excluded
     reason = context.verdict.reason
     if excluded:
         reason += "; excluded: " + "; ".join(excluded)

@@ -15,7 +15,7 @@ from intake.conduct.commands import CommandContext, parse_command, run_command
 from intake.conduct.mailing import mail_party, mail_team
 from intake.conduct.notes import note
 from intake.conduct.parties import reporter_party
-from intake.conduct.replies import sent_today
+from intake.conduct.replies import command_answers_capped
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.engine.link import Via
 from intake.mail.authentication import authentication_problem
@@ -41,7 +41,7 @@ async def _tell_member(
     autoresponder that sets no header would otherwise loop) or they had many today."""
     if (
         await _answers_a_confirmation(context)
-        or await sent_today(party, TemplateName.COMMAND_RESULT, context.now) >= DAILY_CAP
+        or await command_answers_capped(party, context.now)
     ):
         await note(context.settings, ticket, f"Not told to {party.email} (loop guard): {result}")
         return
@@ -55,9 +55,6 @@ async def _tell_member(
         answering=context.answering,
         auto_submitted="auto-replied",
     )
-
-
-DAILY_CAP = 50  # answers to one member on one case a day: far above any person's pace
 
 
 async def _answers_a_confirmation(context: HandlerContext) -> bool:

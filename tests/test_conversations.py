@@ -331,6 +331,7 @@ async def test_a_bad_command_is_answered_with_a_clear_error_and_not_relayed(
     for command, error in (
         ("#status sleeping", "choose one of investigating, waiting, resolved, closed"),
         ("#resolve flogging", "choose one of no-action, correction, warning"),
+        ("#kind Sponsorship", "#kind Sponsorship: choose one of report, appeal, retaliation"),
         ("#asign bob", "#asign is not a command"),
         ("#assign nobody-here", "matches nobody"),
     ):
@@ -340,7 +341,8 @@ async def test_a_bad_command_is_answered_with_a_clear_error_and_not_relayed(
         ], command
         assert "Not done" in sent[0]["Subject"]
         assert error in sent[0].get_content()
-    assert (await Ticket.get(id=ticket.id)).status == TicketStatus.NEW
+    unchanged = await Ticket.get(id=ticket.id)
+    assert (unchanged.status, unchanged.kind) == (TicketStatus.NEW, "report")
 
 
 async def test_assign_hands_the_case_over_and_recuse_steps_away(mailroom: Mailroom) -> None:

@@ -9,6 +9,8 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import TypeVar
 
 from intake.conduct.assignment import eligible_assignee, hand_over
 from intake.conduct.mailing import mail_party, mail_team
@@ -147,16 +149,24 @@ async def _assign(context: CommandContext, command: Command) -> CommandResult:
     return CommandResult(True, f"The case is now assigned to {member.name}, who has been told.")
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(command: Command, choices: tuple[E, ...]) -> E | CommandResult:
+    """The command's argument as one of `choices`, or the answer that names them."""
+    wanted = command.args.strip().lower()
+    for choice in choices:
+        if choice == wanted:
+            return choice
+    listed = ", ".join(choices)
+    given = command.args.strip() or "(nothing)"
+    return CommandResult(False, f"#{command.name} {given}: choose one of {listed}.")
+
+
 async def _status(context: CommandContext, command: Command) -> CommandResult:
-    choices = ", ".join(SETTABLE_STATUSES)
-    try:
-        status = TicketStatus(command.args.lower())
-    except ValueError:
-        status = None
-    if status not in SETTABLE_STATUSES:
-        return CommandResult(
-            False, f"#status {command.args or '(nothing)'}: choose one of {choices}."
-        )
+    status = _choice(command, SETTABLE_STATUSES)
+    if isinstance(status, CommandResult):
+        return status
     ticket = context.ticket
     before = ticket.status
     ticket.status = status
@@ -289,11 +299,9 @@ async def _contact(context: CommandContext, command: Command) -> CommandResult:
 
 
 async def _kind(context: CommandContext, command: Command) -> CommandResult:
-    kind = command.args.strip().lower()
-    if kind not in KINDS:
-        return CommandResult(
-            False, f"#kind {kind or '(nothing)'}: choose one of {', '.join(KINDS)}."
-        )
+    kind = _choice(command, KINDS)
+    if isinstance(kind, CommandResult):
+        return kind
     ticket = context.ticket
     before = ticket.kind
     ticket.kind = kind

@@ -42,14 +42,12 @@ class Address:
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Headers:
-    """What a message's header block says, read once."""
+    """What a message's header block says, read once (a ParsedMessage is one, with its body)."""
 
-    fields: tuple[tuple[str, str], ...]  # every header, in order, encoded words decoded
+    headers: tuple[tuple[str, str], ...]  # every header, in order, encoded words decoded
     from_: Address | None
-    from_address: str  # the first From address as written, lowercased (see ParsedMessage)
-    from_count: int
     reply_to: tuple[Address, ...]
     to: tuple[Address, ...]
     cc: tuple[Address, ...]
@@ -58,7 +56,34 @@ class Headers:
     message_id: str | None
     in_reply_to: tuple[str, ...]
     references: tuple[str, ...]
-    content_type: str | None  # as declared, for a message whose body could not be read
+    # The first From address as written, lowercased, even when it cannot be answered: a bare
+    # local part (`<MAILER-DAEMON>`) or "" for the null address `<>`. `from_` needs a domain.
+    from_address: str = ""
+    # How many addresses From names: more than one is legal but rare, and ambiguous for checks
+    # of who sent it (DMARC judges one of them).
+    from_count: int = 1
+    # The Content-Type as declared: what a message whose body could not be read says it was.
+    declared_type: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name (case-insensitive), or None."""
+        lowered = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lowered), None)
+
+    def headers_named(self, *names: str) -> list[str]:
+        """The values of every header with one of these names (case-insensitive), in order."""
+        wanted = {name.lower() for name in names}
+        return [value for key, value in self.headers if key.lower() in wanted]
+
+    @property
+    def from_email(self) -> str:
+        """The first writable From address (already lowercased), or ""."""
+        return self.from_.email if self.from_ else ""
+
+    @property
+    def sender(self) -> Address | None:
+        """Who a reply goes to: the first Reply-To, else From."""
+        return self.reply_to[0] if self.reply_to else self.from_
 
 
 def read_headers(raw: bytes) -> Headers:
@@ -67,7 +92,7 @@ def read_headers(raw: bytes) -> Headers:
     from_pairs = _address_pairs(_values(texts, "From"))
     from_ = _writable(from_pairs)
     return Headers(
-        fields=fields,
+        headers=fields,
         from_=from_[0] if from_ else None,
         from_address=_from_address(_values(texts, "From")),
         from_count=len(from_pairs),
@@ -79,7 +104,7 @@ def read_headers(raw: bytes) -> Headers:
         message_id=_message_id(texts),
         in_reply_to=_msgids(_first(texts, "In-Reply-To")),
         references=_msgids(" ".join(_values(texts, "References"))),
-        content_type=_first(texts, "Content-Type"),
+        declared_type=_first(texts, "Content-Type"),
     )
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, fields
 from email.message import Message
 
 import html2text
 import mailparser
 
-from intake.mail.headers import Address, lenient_b64decode, read_headers
+from intake.mail.headers import Headers, lenient_b64decode, read_headers
 
 
 @dataclass(frozen=True)
@@ -28,51 +27,17 @@ class ParsedAttachment:
     inline: bool = False
 
 
-@dataclass(frozen=True)
-class ParsedMessage:
-    from_: Address | None
-    reply_to: tuple[Address, ...]
-    to: tuple[Address, ...]
-    cc: tuple[Address, ...]
-    subject: str
-    date: datetime | None
-    message_id: str | None
-    in_reply_to: tuple[str, ...]
-    references: tuple[str, ...]
+@dataclass(frozen=True, kw_only=True)
+class ParsedMessage(Headers):
+    """A message as Intake reads it: its headers, and its body as text, HTML and attachments."""
+
     text: str
     html: str
     attachments: tuple[ParsedAttachment, ...]
-    headers: tuple[tuple[str, str], ...]
     content_type: str
     defects: tuple[str, ...] = field(default=())
-    # The first From address as written, lowercased, even when it cannot be answered: a bare
-    # local part (`<MAILER-DAEMON>`) or "" for the null address `<>`. `from_` needs a domain.
-    from_address: str = ""
-    # How many addresses From names: more than one is legal but rare, and ambiguous for checks
-    # of who sent it (DMARC judges one of them).
-    from_count: int = 1
     # The message had no text part: `text` is its HTML converted (html2text).
     text_from_html: bool = False
-
-    def header(self, name: str) -> str | None:
-        """The first header of that name (case-insensitive), or None."""
-        lowered = name.lower()
-        return next((value for key, value in self.headers if key.lower() == lowered), None)
-
-    def headers_named(self, *names: str) -> list[str]:
-        """The values of every header with one of these names (case-insensitive), in order."""
-        wanted = {name.lower() for name in names}
-        return [value for key, value in self.headers if key.lower() in wanted]
-
-    @property
-    def from_email(self) -> str:
-        """The first writable From address (already lowercased), or ""."""
-        return self.from_.email if self.from_ else ""
-
-    @property
-    def sender(self) -> Address | None:
-        """Who a reply goes to: the first Reply-To, else From."""
-        return self.reply_to[0] if self.reply_to else self.from_
 
 
 @dataclass(frozen=True)
@@ -187,23 +152,12 @@ def _parse(raw: bytes) -> ParsedMessage:
     head = read_headers(raw)
     body = _body(raw)
     return ParsedMessage(
-        from_=head.from_,
-        reply_to=head.reply_to,
-        to=head.to,
-        cc=head.cc,
-        subject=head.subject,
-        date=head.date,
-        message_id=head.message_id,
-        in_reply_to=head.in_reply_to,
-        references=head.references,
+        **{name.name: getattr(head, name.name) for name in fields(Headers)},
         text=body.text,
         text_from_html=body.text_from_html,
         html=body.html,
         attachments=body.attachments,
-        headers=head.fields,
-        content_type=body.content_type or _declared_type(head.content_type),
+        content_type=body.content_type or _declared_type(head.declared_type),
         defects=body.defects,
-        from_address=head.from_address,
-        from_count=head.from_count,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from intake.mail.mime import OutboundAttachment
 from intake.mail.parse import ParsedMessage
@@ -16,6 +16,16 @@ from intake.store.models import (
     Ticket,
     TicketEvent,
 )
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    """One attachment of a message as the emails to the team list it."""
+
+    name: str
+    type: str
+    size: str  # for people: "1.2 MB"
+    dropped: str = ""  # why the case did not keep it, when it did not
 
 
 def _over_limit(settings: Settings, index: int, size: int) -> str | None:
@@ -45,7 +55,7 @@ async def store_attachments(
     inbound: InboundMessage,
     ticket: Ticket,
     event: TicketEvent,
-) -> list[dict[str, Any]]:
+) -> list[AttachmentRow]:
     """Store the attachments the limits allow; note each one left out on the case. The raw
     message, with every attachment, stays stored either way. Returns them as template rows."""
     listed = []
@@ -53,14 +63,7 @@ async def store_attachments(
         name = display_filename(attachment.filename)
         size = len(attachment.payload)
         dropped = _over_limit(settings, index, size)
-        listed.append(
-            {
-                "name": name,
-                "type": attachment.content_type,
-                "size": human_size(size),
-                "dropped": dropped or "",
-            }
-        )
+        listed.append(AttachmentRow(name, attachment.content_type, human_size(size), dropped or ""))
         if dropped:
             await TicketEvent.create(
                 ticket=ticket,

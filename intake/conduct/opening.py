@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from intake.conduct.attachments import store_attachments
+from intake.conduct.attachments import AttachmentRow, store_attachments
 from intake.conduct.conflicts import Conflict, named_members
 from intake.conduct.mailing import mail_party
 from intake.conduct.notes import TIME_FORMAT
@@ -28,7 +28,7 @@ class NewCase:
 
     ticket: Ticket
     reporter: Party | None  # None: the sender cannot be answered (or is us or the team)
-    attachments: list[dict[str, Any]]  # as template rows (intake.conduct.attachments)
+    attachments: list[AttachmentRow]  # as template rows (intake.conduct.attachments)
     excluded: list[str]  # the members it names, kept from it: why, one line each
 
 
@@ -99,7 +99,7 @@ async def send_assignment(
     *,
     kind: str,
     urgent: bool,
-    attachments: list[dict[str, Any]],
+    attachments: list[AttachmentRow],
     not_acknowledged: str | None,
 ) -> None:
     """The notice that gives a member a new case, with the whole message in it."""
@@ -122,7 +122,7 @@ async def send_assignment(
     )
 
 
-def message_report(context: HandlerContext, attachments: list[dict[str, Any]]) -> dict[str, Any]:
+def message_report(context: HandlerContext, attachments: list[AttachmentRow]) -> dict[str, Any]:
     """The report as the templates that carry it show it (compare notes.recorded_report)."""
     message = context.message
     return {

@@ -110,7 +110,7 @@ async def handle_followup(context: HandlerContext) -> HandlerResult:
     excluded = await _exclude_newly_named(context, ticket, text)
     status_change = await _update_status(context, ticket)
     who = "The reporter" if party.role == "reporter" else f"The {party.role} ({party.email})"
-    listed = "".join(f"\nAttached: {a['name']} ({a['size']})" for a in attachments)
+    listed = "".join(f"\nAttached: {a.name} ({a.size})" for a in attachments)
     brought_in: list[str] = []
     if ticket.assignee_id is None:
         brought_in = await _bring_in_member_on_duty(context, ticket, text or NOTHING_NEW)

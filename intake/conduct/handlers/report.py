@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from intake.conduct.assignment import eligible_assignee
+from intake.conduct.attachments import AttachmentRow
 from intake.conduct.conflicts import named_members
 from intake.conduct.mailing import mail_party, mail_team
 from intake.conduct.notes import note
@@ -137,7 +138,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
 
 
 async def _refer(
-    context: HandlerContext, ticket: Ticket, attachments: list[Any], excluded: list[str]
+    context: HandlerContext, ticket: Ticket, attachments: list[AttachmentRow], excluded: list[str]
 ) -> str:
     return await refer_outside(
         context.settings,
@@ -154,7 +155,7 @@ async def _tell_team(
     ticket: Ticket,
     assignee: TeamMember,
     urgent: bool,
-    attachments: list[dict[str, Any]],
+    attachments: list[AttachmentRow],
     not_acknowledged: str | None,
 ) -> list[str]:
     """The assignment notice to the assignee; copies to the leads (all of them at once when the

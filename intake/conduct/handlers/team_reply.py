@@ -161,8 +161,8 @@ async def _relay(
         author=member.email,
     )
     reason = f"{context.verdict.reason}; relayed to the reporter of {ticket.ref}"
-    if any(a["dropped"] for a in attachments):
-        left_out = ", ".join(str(a["name"]) for a in attachments if a["dropped"])
+    if any(a.dropped for a in attachments):
+        left_out = ", ".join(str(a.name) for a in attachments if a.dropped)
         await _tell_member(
             context,
             ticket,

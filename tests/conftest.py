@@ -11,10 +11,9 @@ import pytest
 
 from intake.runtime.cycle import running
 from intake.settings.schema import Settings
+from tests.mailroom import Mailroom
 from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink
-from tests.support import base_settings, settings_from, unique_folder
-
-IMAP_PASSWORD_ENV = "INTAKE_TEST_IMAP_PASSWORD"
+from tests.support import IMAP_PASSWORD_ENV, base_settings, settings_from, unique_folder
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -96,3 +95,8 @@ async def db(settings: Settings) -> AsyncIterator[Settings]:
     """The settings, with their fresh SQLite database open, migrated and the team synced."""
     async with running(settings):
         yield settings
+
+
+@pytest.fixture
+def mailroom(db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str) -> Mailroom:
+    return Mailroom(db, dovecot, sink, folder)

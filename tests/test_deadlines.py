@@ -26,8 +26,7 @@ from intake.store.models import (
     Ticket,
     TicketStatus,
 )
-from tests.support import base_settings, settings_from
-from tests.test_cli import intake
+from tests.support import base_settings, intake, settings_from
 
 # A Tuesday in the roster's second week: Bob is on duty, Carol is his backup, all that week.
 T0 = datetime(2026, 1, 13, 10, 0, tzinfo=UTC)

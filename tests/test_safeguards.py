@@ -10,8 +10,7 @@ from intake.settings.schema import Settings
 from intake.store.models import InboundMessage, OutboundMessage, OutboundState, Ticket
 from intake.transport.delivery import deliver_once
 from tests.servers import SmtpSink
-from tests.support import base_settings, make_mail, settings_from
-from tests.test_cli import intake
+from tests.support import base_settings, intake, make_mail, settings_from
 
 
 def _maildir_settings(tmp_path: Path) -> Settings:

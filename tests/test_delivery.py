@@ -15,7 +15,7 @@ from intake.settings.schema import Settings
 from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.delivery import deliver_once
 from tests.servers import SmtpSink, free_port, make_self_signed_cert
-from tests.support import settings_from
+from tests.support import base_settings, settings_from
 
 
 async def _queue(settings: Settings, count: int) -> list[OutboundMessage]:
@@ -143,8 +143,6 @@ async def test_a_wrong_password_is_one_clear_error(
 async def test_the_directory_transport_writes_each_message_once(
     make_settings: Any, tmp_path: Path
 ) -> None:
-    from tests.support import base_settings
-
     settings = make_settings(base_settings(tmp_path))
     async with running(settings):
         rows = await _queue(settings, 3)

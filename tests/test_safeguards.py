@@ -10,7 +10,7 @@ from intake.settings.schema import Settings
 from intake.store.models import InboundMessage, OutboundMessage, OutboundState, Ticket
 from intake.transport.delivery import deliver_once
 from tests.servers import SmtpSink
-from tests.support import base_settings, intake, make_mail, settings_from
+from tests.support import base_settings, intake, make_mail, settings_from, write_settings
 
 
 def _maildir_settings(tmp_path: Path) -> Settings:
@@ -133,8 +133,6 @@ async def test_a_file_name_used_twice_in_the_maildir_loses_nothing(tmp_path: Pat
 
 def test_listings_show_markup_in_inbound_text_as_text(tmp_path: Path) -> None:
     (tmp_path / "mail" / "new").mkdir(parents=True)
-    from tests.support import write_settings
-
     config = write_settings(tmp_path, base_settings(tmp_path))
     (tmp_path / "mail" / "new" / "1.eml").write_bytes(
         make_mail(subject="Undeliverable: [/x] [bold]loud[/bold]")

@@ -99,7 +99,7 @@ async def test_a_control_character_in_the_sender_is_not_answered(tmp_path: Path)
 
 
 async def test_an_unsendable_row_fails_alone_and_the_queue_moves_on(
-    db: Settings, sink: SmtpSink
+    imap_db: Settings, sink: SmtpSink
 ) -> None:
     async def queued(recipient: str, name: str) -> OutboundMessage:
         return await OutboundMessage.create(
@@ -113,7 +113,7 @@ async def test_an_unsendable_row_fails_alone_and_the_queue_moves_on(
 
     bad = await queued("a\x01b@example.org", "bad")
     good = await queued("sam@example.net", "good")
-    stats = await deliver_once(db)
+    stats = await deliver_once(imap_db)
     assert (stats.sent, stats.failed) == (1, 1)
     await bad.refresh_from_db()
     await good.refresh_from_db()

@@ -1,7 +1,15 @@
-"""Session-wide real servers (Dovecot, aiosmtpd) and per-test settings with a fresh database."""
+"""Fixtures: session-wide real servers (Dovecot, aiosmtpd) and per-test settings with a fresh
+SQLite database.
+
+A test that needs only a database asks for ``db`` (or ``base_config``, the same settings as
+data): its mailbox and outbox are directories in tmp_path and no server is started for it. A test
+that needs the servers asks for ``imap_config`` or ``imap_db``, which are the same settings
+pointed at the session's Dovecot and SMTP sink, or for ``mailroom``.
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -11,10 +19,9 @@ import pytest
 
 from intake.runtime.cycle import running
 from intake.settings.schema import Settings
+from tests.mailroom import Mailroom
 from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink
-from tests.support import base_settings, settings_from, unique_folder
-
-IMAP_PASSWORD_ENV = "INTAKE_TEST_IMAP_PASSWORD"
+from tests.support import IMAP_PASSWORD_ENV, base_settings, settings_from, unique_folder
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -52,12 +59,23 @@ def folder() -> str:
 
 
 @pytest.fixture
+def base_config(tmp_path: Path) -> dict[str, Any]:
+    """Settings (as data) that need no server: SQLite, a Maildir and an outbox directory, all in
+    tmp_path. A module overrides this fixture to change the settings of both kinds of test."""
+    return base_settings(tmp_path)
+
+
+@pytest.fixture
 def imap_config(
-    dovecot: Dovecot, sink: SmtpSink, folder: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    base_config: dict[str, Any],
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    folder: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, Any]:
-    """Settings (as data) for the real servers: IMAP without TLS, SMTP without TLS."""
+    """``base_config`` for the real servers (a copy): IMAP without TLS, SMTP without TLS."""
     monkeypatch.setenv(IMAP_PASSWORD_ENV, DEFAULT_PASSWORD)
-    data = base_settings(tmp_path)
+    data = copy.deepcopy(base_config)
     data["mailbox"] = {
         "kind": "imap",
         "host": dovecot.host,
@@ -87,12 +105,24 @@ def make_settings(tmp_path: Path) -> Callable[[dict[str, Any]], Settings]:
 
 
 @pytest.fixture
-def settings(imap_config: dict[str, Any], tmp_path: Path) -> Settings:
-    return settings_from(tmp_path, imap_config)
+async def db(base_config: dict[str, Any], tmp_path: Path) -> AsyncIterator[Settings]:
+    """The settings of ``base_config``, with their fresh SQLite database open, migrated and the
+    team synced; no mail server is started."""
+    settings = settings_from(tmp_path, base_config)
+    async with running(settings):
+        yield settings
 
 
 @pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Settings]:
-    """The settings, with their fresh SQLite database open, migrated and the team synced."""
+async def imap_db(imap_config: dict[str, Any], tmp_path: Path) -> AsyncIterator[Settings]:
+    """The settings of ``imap_config`` (the real servers), with their fresh SQLite database open,
+    migrated and the team synced."""
+    settings = settings_from(tmp_path, imap_config)
     async with running(settings):
         yield settings
+
+
+@pytest.fixture
+def mailroom(imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str) -> Mailroom:
+    """A conversation on the real servers, with a fresh database."""
+    return Mailroom(imap_db, dovecot, sink, folder)

@@ -1,8 +1,12 @@
-"""Helpers for tests: settings files written as an operator would, and test mail."""
+"""Helpers for tests: settings files written as an operator would, test mail, and the `intake`
+command run as the team runs it."""
 
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,8 @@ from intake.settings.schema import Settings
 _counter = itertools.count(1)
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 REPO = Path(__file__).resolve().parents[1]
+# The environment variable the settings of the server tests name for the IMAP password.
+IMAP_PASSWORD_ENV = "INTAKE_TEST_IMAP_PASSWORD"
 
 
 def _toml_value(value: Any) -> str:
@@ -112,3 +118,17 @@ def make_mail(
         maintype, subtype = content_type.split("/", 1)
         message.add_attachment(payload, maintype=maintype, subtype=subtype, filename=filename)
     return bytes(message)
+
+
+def intake(*args: str, config: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real `intake` command with ``config``; with ``check``, it must exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-m", "intake", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result

@@ -35,7 +35,7 @@ def _auto_reply(to_us: CapturedMessage) -> bytes | None:
 
 
 async def test_autoresponders_never_keep_a_loop_going(
-    db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+    imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
 ) -> None:
     for responder in (POLITE, THREADED, CARELESS):
         dovecot.append(make_mail(sender=responder, body="An opening report."), folder=folder)
@@ -43,7 +43,7 @@ async def test_autoresponders_never_keep_a_loop_going(
     answered = 0
     quiet_cycles = 0
     for _ in range(CYCLES):
-        await poll_once(db)
+        await poll_once(imap_db)
         replies = [_auto_reply(message) for message in sink.messages[answered:]]
         answered = len(sink.messages)
         replies_sent = [reply for reply in replies if reply is not None]
@@ -55,7 +55,7 @@ async def test_autoresponders_never_keep_a_loop_going(
     acked = [recipients[0] for recipients in acks]  # type: ignore[index]
     assert acked.count(POLITE) == 1  # its auto-replies are recognised and never answered
     assert acked.count(THREADED) == 1  # replies to our own mail are never answered
-    assert acked.count(CARELESS) == db.processing.acknowledgements_per_sender_per_day
+    assert acked.count(CARELESS) == imap_db.processing.acknowledgements_per_sender_per_day
     assert await OutboundMessage.filter(kind="rate_notice").count() == 1  # then silence
     # Every message from a person-looking sender is still a case for the team to see: the
     # acknowledged ones, the one that got the notice, and the answer to the notice.

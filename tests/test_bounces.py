@@ -44,16 +44,16 @@ def _dsn(original_message_id: str, status: str, diagnostic: str) -> bytes:
 
 
 async def test_a_bounce_marks_our_acknowledgement_bounced_and_tells_the_case(
-    db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+    imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
 ) -> None:
     dovecot.append(make_mail(), folder=folder)
-    await poll_once(db)
+    await poll_once(imap_db)
     ack = await OutboundMessage.get(kind="acknowledgement")
     assert ack.state == OutboundState.SENT
     sent_before = len(sink.messages)
 
     dovecot.append(_dsn(ack.message_id, "5.1.1", "550 5.1.1 No such user"), folder=folder)
-    stats = await poll_once(db)
+    stats = await poll_once(imap_db)
 
     assert stats.process.outcomes == {"ignored_bounce": 1}
     assert len(sink.messages) == sent_before  # a bounce is never answered
@@ -68,22 +68,22 @@ async def test_a_bounce_marks_our_acknowledgement_bounced_and_tells_the_case(
 
 
 async def test_a_delay_notice_leaves_the_email_sent_and_notes_the_delay(
-    db: Settings, dovecot: Dovecot, folder: str
+    imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
     dovecot.append(make_mail(), folder=folder)
-    await poll_once(db)
+    await poll_once(imap_db)
     ack = await OutboundMessage.get(kind="acknowledgement")
     dovecot.append(_dsn(ack.message_id, "4.4.1", "451 4.4.1 Try later"), folder=folder)
-    await poll_once(db)
+    await poll_once(imap_db)
     await ack.refresh_from_db()
     assert ack.state == OutboundState.SENT
     assert "is delayed: 4.4.1" in (await TicketEvent.get(kind=EventKind.NOTE)).body
 
 
 async def test_a_bounce_of_mail_that_is_not_ours_is_only_recorded(
-    db: Settings, dovecot: Dovecot, folder: str
+    imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
     dovecot.append(_dsn("<someone-else@example.com>", "5.1.1", "550 no"), folder=folder)
-    stats = await poll_once(db)
+    stats = await poll_once(imap_db)
     assert stats.process.outcomes == {"ignored_bounce": 1}
     assert await TicketEvent.all().count() == 0

@@ -14,11 +14,9 @@ from intake.mail.parse import parse_message
 from intake.runtime.cycle import poll_once, running
 from intake.settings.schema import Settings
 from intake.store.models import EventKind, OutboundMessage, Party, TeamMember, Ticket, TicketEvent
+from tests.mailroom import Mailroom, open_case, reply, to_only
 from tests.servers import Dovecot, SmtpSink
 from tests.support import base_settings, make_mail, settings_from
-from tests.test_conversations import Mailroom, mailroom, open_case, reply, to_only
-
-__all__ = ["mailroom"]  # the fixture, shared with the conversation tests
 
 
 def addressed(sent: list[Any]) -> set[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,20 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.servers import Dovecot, SmtpSink, free_port
-from tests.support import REPO, base_settings, make_mail, write_settings
-
-
-def intake(*args: str, config: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "intake", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+from tests.support import REPO, base_settings, intake, make_mail, write_settings
 
 
 def _maildir_config(tmp_path: Path) -> Path:

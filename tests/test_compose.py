@@ -56,7 +56,7 @@ def test_a_very_long_attachment_name_is_shortened_keeping_its_extension() -> Non
 
 
 async def test_hostile_sender_names_and_template_syntax_stay_inert(
-    db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+    imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
 ) -> None:
     hostile = (
         b"From: =?utf-8?q?Mallory_=0D=0ABcc:_victim@example.com?= <mallory@example.net>\r\n"
@@ -67,7 +67,7 @@ async def test_hostile_sender_names_and_template_syntax_stay_inert(
         b"{{ 7 * 7 }} and {% raw %}{% endraw %}\r\n"
     )
     dovecot.append(hostile, folder=folder)
-    await poll_once(db)
+    await poll_once(imap_db)
     sent = sink.wait_for(2)
     ticket = await Ticket.get()
     assert ticket.subject.startswith("{{ organisation.address }}")
@@ -82,13 +82,13 @@ async def test_hostile_sender_names_and_template_syntax_stay_inert(
 
 
 async def test_the_acknowledgement_never_echoes_the_report(
-    db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+    imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
 ) -> None:
     dovecot.append(
         make_mail(subject="Jordan threatened me", body="Jordan wrote that they know my address."),
         folder=folder,
     )
-    await poll_once(db)
+    await poll_once(imap_db)
     row = await OutboundMessage.get(kind="acknowledgement")
     ack = message_from_bytes(row.raw_bytes, policy=policy.default)
     assert "Jordan" not in str(ack["Subject"])
@@ -136,14 +136,14 @@ def test_serialised_mail_with_an_html_alternative() -> None:
 
 
 async def test_inbound_html_is_sanitised_before_it_is_stored(
-    db: Settings, dovecot: Dovecot, folder: str
+    imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
     html = (
         '<p onclick="steal()">He said <b>this</b>.<script>alert(1)</script>'
         '<img src="https://tracker.example/pixel.png"><a href="javascript:evil()">x</a></p>'
     )
     dovecot.append(make_mail(body="He said this.", html=html), folder=folder)
-    await poll_once(db)
+    await poll_once(imap_db)
     stored = await TicketEvent.get(kind=EventKind.INBOUND)
     assert "<b>this</b>" in stored.html
     for forbidden in ("onclick", "<script", "alert(1)", "<img", "tracker.example", "javascript:"):

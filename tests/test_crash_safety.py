@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from intake.transport.delivery import SENT_BACKLOG_MAX
-from tests.conftest import IMAP_PASSWORD_ENV
 from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink
-from tests.support import make_mail, write_settings
+from tests.support import IMAP_PASSWORD_ENV, make_mail, write_settings
 
 BACKLOG = 300
 KILLS = 24

@@ -26,8 +26,7 @@ from intake.store.models import (
     Ticket,
     TicketStatus,
 )
-from tests.support import base_settings, settings_from
-from tests.test_cli import intake
+from tests.support import base_settings, intake, settings_from
 
 # A Tuesday in the roster's second week: Bob is on duty, Carol is his backup, all that week.
 T0 = datetime(2026, 1, 13, 10, 0, tzinfo=UTC)
@@ -38,19 +37,19 @@ _refs = itertools.count(1)
 
 
 @pytest.fixture
-def imap_config(imap_config: dict[str, Any]) -> dict[str, Any]:
+def base_config(base_config: dict[str, Any]) -> dict[str, Any]:
     """The usual team (Alice leads, Bob), plus Carol and a second lead, Dan; Carol is on the
     rota after Bob, so she is his backup."""
-    imap_config["team"] += [
+    base_config["team"] += [
         {"name": "Carol Member", "email": "carol@example.org", "roles": ["member"]},
         {"name": "Dan Lead", "email": "dan@example.org", "roles": ["lead"]},
     ]
-    imap_config["roster"]["rotation"] = [
+    base_config["roster"]["rotation"] = [
         "alice@example.org",
         "bob@example.org",
         "carol@example.org",
     ]
-    return imap_config
+    return base_config
 
 
 async def member(email: str) -> TeamMember:

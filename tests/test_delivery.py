@@ -16,7 +16,7 @@ from intake.settings.templates import TemplateName
 from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.delivery import deliver_once
 from tests.servers import SmtpSink, free_port, make_self_signed_cert
-from tests.support import settings_from
+from tests.support import base_settings, settings_from
 
 
 async def _queue(settings: Settings, count: int) -> list[OutboundMessage]:
@@ -44,20 +44,22 @@ async def _queue(settings: Settings, count: int) -> list[OutboundMessage]:
     ]
 
 
-async def test_a_batch_goes_over_one_reused_connection(db: Settings, sink: SmtpSink) -> None:
-    await _queue(db, 5)
+async def test_a_batch_goes_over_one_reused_connection(imap_db: Settings, sink: SmtpSink) -> None:
+    await _queue(imap_db, 5)
     before = sink.connections
-    stats = await deliver_once(db)
+    stats = await deliver_once(imap_db)
     assert stats.sent == 5
     assert len(sink.wait_for(5)) == 5
     assert sink.connections - before == 1
     assert await OutboundMessage.filter(state=OutboundState.SENT).count() == 5
 
 
-async def test_a_4xx_answer_is_retried_later_with_backoff(db: Settings, sink: SmtpSink) -> None:
-    [row] = await _queue(db, 1)
+async def test_a_4xx_answer_is_retried_later_with_backoff(
+    imap_db: Settings, sink: SmtpSink
+) -> None:
+    [row] = await _queue(imap_db, 1)
     sink.fail_next(1, "451 4.3.0 Try again later")
-    stats = await deliver_once(db)
+    stats = await deliver_once(imap_db)
     assert (stats.sent, stats.deferred) == (0, 1)
     await row.refresh_from_db()
     assert row.state == OutboundState.QUEUED
@@ -65,22 +67,22 @@ async def test_a_4xx_answer_is_retried_later_with_backoff(db: Settings, sink: Sm
     assert row.last_error is not None and "451" in row.last_error
     assert row.next_attempt_at is not None and row.next_attempt_at > datetime.now(UTC)
 
-    assert (await deliver_once(db)).sent == 0  # not due yet
+    assert (await deliver_once(imap_db)).sent == 0  # not due yet
     await OutboundMessage.filter(id=row.id).update(
         next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)
     )
-    assert (await deliver_once(db)).sent == 1
+    assert (await deliver_once(imap_db)).sent == 1
     await row.refresh_from_db()
     assert row.state == OutboundState.SENT
     assert len(sink.messages) == 1
 
 
 async def test_a_5xx_answer_fails_the_message_with_the_servers_reply(
-    db: Settings, sink: SmtpSink
+    imap_db: Settings, sink: SmtpSink
 ) -> None:
-    first, second = await _queue(db, 2)
+    first, second = await _queue(imap_db, 2)
     sink.fail_next(1, "550 5.1.1 No such user here")
-    stats = await deliver_once(db)
+    stats = await deliver_once(imap_db)
     assert (stats.sent, stats.failed) == (1, 1)
     await first.refresh_from_db()
     assert first.state == OutboundState.FAILED
@@ -144,8 +146,6 @@ async def test_a_wrong_password_is_one_clear_error(
 async def test_the_directory_transport_writes_each_message_once(
     make_settings: Any, tmp_path: Path
 ) -> None:
-    from tests.support import base_settings
-
     settings = make_settings(base_settings(tmp_path))
     async with running(settings):
         rows = await _queue(settings, 3)

@@ -12,7 +12,7 @@ from tests.support import make_mail
 
 
 async def test_a_report_becomes_an_acknowledged_routed_case(
-    db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+    imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
 ) -> None:
     dovecot.append(
         make_mail(
@@ -24,7 +24,7 @@ async def test_a_report_becomes_an_acknowledged_routed_case(
         folder=folder,
     )
 
-    stats = await poll_once(db)
+    stats = await poll_once(imap_db)
 
     assert stats.fetch.stored == 1
     assert stats.process.outcomes == {"ticket_created": 1}

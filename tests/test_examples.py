@@ -22,9 +22,9 @@ from intake.runtime.cycle import running
 from intake.settings.loading import load_settings
 from intake.settings.schema import Settings
 from intake.store.models import EventKind, Party, Ticket, TicketEvent
+from tests.mailroom import Mailroom, reply, to_only
 from tests.servers import Dovecot, SmtpSink
 from tests.support import REPO, make_mail
-from tests.test_conversations import Mailroom, reply, to_only
 
 SAM = "Sam Reporter <sam@example.net>"
 MAX = "max@example.com"

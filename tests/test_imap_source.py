@@ -18,11 +18,11 @@ from tests.support import make_mail, settings_from
 
 
 async def test_the_same_cycle_run_twice_creates_nothing_new(
-    db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+    imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
 ) -> None:
     dovecot.append_many([make_mail(), make_mail(sender="Kim <kim@example.net>")], folder=folder)
-    first = await poll_once(db)
-    second = await poll_once(db)
+    first = await poll_once(imap_db)
+    second = await poll_once(imap_db)
     assert (first.fetch.stored, first.process.processed, first.deliver.sent) == (2, 2, 4)
     assert (second.fetch.stored, second.process.processed, second.deliver.sent) == (0, 0, 0)
     assert await Ticket.all().count() == 2
@@ -31,20 +31,20 @@ async def test_the_same_cycle_run_twice_creates_nothing_new(
 
 
 async def test_the_same_message_appended_again_is_stored_once(
-    db: Settings, dovecot: Dovecot, folder: str
+    imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
     raw = make_mail()
     dovecot.append(raw, folder=folder)
-    await poll_once(db)
+    await poll_once(imap_db)
     dovecot.append(raw, folder=folder)
-    stats = await fetch_once(db)
+    stats = await fetch_once(imap_db)
     assert (stats.stored, stats.duplicates, stats.moved) == (0, 1, 1)
     assert await InboundMessage.all().count() == 1
     assert len(dovecot.fetch_all(f"{folder}/Processed")) == 2  # moved, never deleted
 
 
 async def test_a_crash_after_the_store_and_before_the_move_creates_no_duplicate(
-    db: Settings, dovecot: Dovecot, folder: str, monkeypatch: pytest.MonkeyPatch
+    imap_db: Settings, dovecot: Dovecot, folder: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dovecot.append_many([make_mail(), make_mail()], folder=folder)
 
@@ -54,11 +54,11 @@ async def test_a_crash_after_the_store_and_before_the_move_creates_no_duplicate(
     with monkeypatch.context() as patch:
         patch.setattr(ImapMailbox, "mark_processed", crash)
         with pytest.raises(MailboxError):
-            await fetch_once(db)
+            await fetch_once(imap_db)
     assert await InboundMessage.all().count() == 2
     assert len(dovecot.uids(folder)) == 2  # still in the inbox: nothing lost
 
-    stats = await fetch_once(db)
+    stats = await fetch_once(imap_db)
     assert (stats.stored, stats.moved) == (0, 2)
     assert await InboundMessage.all().count() == 2
     assert dovecot.uids(folder) == []
@@ -66,20 +66,20 @@ async def test_a_crash_after_the_store_and_before_the_move_creates_no_duplicate(
 
 
 async def test_the_processed_folder_is_created_when_missing(
-    db: Settings, dovecot: Dovecot, folder: str
+    imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
     assert f"{folder}/Processed" not in dovecot.folders()
     dovecot.append(make_mail(), folder=folder)
-    await fetch_once(db)
+    await fetch_once(imap_db)
     assert f"{folder}/Processed" in dovecot.folders()
 
 
 async def test_mail_stays_unread_and_byte_identical(
-    db: Settings, dovecot: Dovecot, folder: str
+    imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
     raw = make_mail(body="caf\u00e9 \u2014 r\u00e9sum\u00e9")
     dovecot.append(raw, folder=folder)
-    await fetch_once(db)
+    await fetch_once(imap_db)
     with dovecot.session() as client:
         client.select_folder(f"{folder}/Processed")
         flags = client.get_flags(client.search(["ALL"]))
@@ -92,15 +92,15 @@ async def test_mail_stays_unread_and_byte_identical(
 
 
 async def test_a_new_uidvalidity_yields_no_duplicates(
-    db: Settings, dovecot: Dovecot, folder: str
+    imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
     raw = make_mail()
     dovecot.append(raw, folder=folder)
-    await fetch_once(db)
+    await fetch_once(imap_db)
     dovecot.recreate_folder(folder)
     dovecot.append(raw, folder=folder)  # the same message again, under a new UIDVALIDITY
     dovecot.append(make_mail(), folder=folder)
-    stats = await fetch_once(db)
+    stats = await fetch_once(imap_db)
     assert (stats.stored, stats.duplicates) == (1, 1)
     assert await InboundMessage.all().count() == 2
 

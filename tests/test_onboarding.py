@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from tests.servers import Dovecot, SmtpSink
-from tests.support import make_mail, write_settings
-from tests.test_cli import intake
+from tests.support import intake, make_mail, write_settings
 
 
 def _with_old_mail(

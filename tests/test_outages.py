@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IMAP_PASSWORD_ENV
 from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink, free_port
-from tests.support import make_mail, write_settings
+from tests.support import IMAP_PASSWORD_ENV, make_mail, write_settings
 
 
 def _wait(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:

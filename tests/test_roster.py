@@ -12,8 +12,7 @@ from pydantic import ValidationError
 
 from intake.conduct.roster import duty_order, shift_at, upcoming_shifts
 from intake.settings.schema import Away, Settings, Swap
-from tests.support import base_settings, settings_from, write_settings
-from tests.test_cli import intake
+from tests.support import base_settings, intake, settings_from, write_settings
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -10,8 +10,7 @@ from intake.settings.schema import Settings
 from intake.store.models import InboundMessage, OutboundMessage, OutboundState, Ticket
 from intake.transport.delivery import deliver_once
 from tests.servers import SmtpSink
-from tests.support import base_settings, make_mail, settings_from
-from tests.test_cli import intake
+from tests.support import base_settings, intake, make_mail, settings_from, write_settings
 
 
 def _maildir_settings(tmp_path: Path) -> Settings:
@@ -100,7 +99,7 @@ async def test_a_control_character_in_the_sender_is_not_answered(tmp_path: Path)
 
 
 async def test_an_unsendable_row_fails_alone_and_the_queue_moves_on(
-    db: Settings, sink: SmtpSink
+    imap_db: Settings, sink: SmtpSink
 ) -> None:
     async def queued(recipient: str, name: str) -> OutboundMessage:
         return await OutboundMessage.create(
@@ -114,7 +113,7 @@ async def test_an_unsendable_row_fails_alone_and_the_queue_moves_on(
 
     bad = await queued("a\x01b@example.org", "bad")
     good = await queued("sam@example.net", "good")
-    stats = await deliver_once(db)
+    stats = await deliver_once(imap_db)
     assert (stats.sent, stats.failed) == (1, 1)
     await bad.refresh_from_db()
     await good.refresh_from_db()
@@ -134,8 +133,6 @@ async def test_a_file_name_used_twice_in_the_maildir_loses_nothing(tmp_path: Pat
 
 def test_listings_show_markup_in_inbound_text_as_text(tmp_path: Path) -> None:
     (tmp_path / "mail" / "new").mkdir(parents=True)
-    from tests.support import write_settings
-
     config = write_settings(tmp_path, base_settings(tmp_path))
     (tmp_path / "mail" / "new" / "1.eml").write_bytes(
         make_mail(subject="Undeliverable: [/x] [bold]loud[/bold]")

@@ -1,4 +1,4 @@
-"""Checks for the throwaway test servers in tests/servers.py.
+"""Checks for the throwaway test servers in tests/servers/.
 
 Nothing here is skipped: a missing binary (dovecot, initdb, openssl) is a failure, because every
 later integration test depends on these servers.

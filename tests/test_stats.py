@@ -24,8 +24,7 @@ from intake.runtime.cycle import running
 from intake.settings.loading import load_settings
 from intake.settings.schema import Settings, Stats
 from intake.store.models import Ticket, TicketStatus
-from tests.support import base_settings, write_settings
-from tests.test_cli import intake
+from tests.support import base_settings, intake, write_settings
 
 WHEN = datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
 _numbers = itertools.count(1)

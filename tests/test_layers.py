@@ -21,7 +21,7 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """import-linter on the package under `root`, with the contract of pyproject.toml."""
     env = {**os.environ, "PYTHONPATH": str(root)}
     return subprocess.run(
-        [str(LINT_IMPORTS), "--no-cache"],
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo"],
         cwd=root,
         env=env,
         capture_output=True,

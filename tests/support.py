@@ -11,7 +11,13 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from intake.conduct.rules import RuleContext, decide
+from intake.engine.contract import Verdict
+from intake.engine.link import CaseLink
+from intake.engine.screen import screen
+from intake.mail.parse import ParsedMessage
 from intake.settings.loading import load_settings
+from intake.settings.policy import KindRule
 from intake.settings.schema import Settings
 
 _counter = itertools.count(1)
@@ -132,3 +138,16 @@ def intake(*args: str, config: Path, check: bool = True) -> subprocess.Completed
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+OWN_ADDRESS = "info@example.org"
+
+
+def classify(
+    message: ParsedMessage, link: CaseLink | None = None, kind_rules: tuple[KindRule, ...] = ()
+) -> Verdict:
+    """What the pipeline decides of a message, without the database: the screen, then (for mail it
+    lets through) the case rules, given what the link to a case found."""
+    return screen(message, frozenset({OWN_ADDRESS})) or decide(
+        message, link, RuleContext(kind_rules=kind_rules)
+    )

@@ -19,6 +19,7 @@ from intake.engine.screen import SCREEN_ORDER, SCREEN_RULES, MachineMail, screen
 from intake.mail.parse import ParsedMessage, parse_message
 from intake.settings.policy import DEFAULT_KIND_RULES
 from intake.store.models import Party, PartyRole, Ticket, TicketStatus
+from tests.support import classify as decided
 from tests.support import make_mail
 
 OWN = "info@example.org"
@@ -36,13 +37,12 @@ def person(**headers: str) -> bytes:
     return make_mail(headers=headers)
 
 
-def classify(message: ParsedMessage, thread: CaseLink | None = None) -> Verdict:
-    """What the pipeline decides: the screen, then (for mail it lets through) the case rules."""
-    return screen(message, OWN_ADDRESSES) or decide(message, thread, CONTEXT)
+def classify(message: ParsedMessage, link: CaseLink | None = None) -> Verdict:
+    return decided(message, link, DEFAULT_KIND_RULES)
 
 
-def verdict_of(raw: bytes, thread: CaseLink | None = None) -> Verdict:
-    return classify(parse_message(raw), thread)
+def verdict_of(raw: bytes, link: CaseLink | None = None) -> Verdict:
+    return classify(parse_message(raw), link)
 
 
 def fires(rule: str, message: ParsedMessage) -> bool:
@@ -70,7 +70,7 @@ class Case:
     raw: bytes
     kind: MachineMail | MailKind
     reason: str  # a part of the reason that names the evidence
-    thread: CaseLink | None = None
+    link: CaseLink | None = None
 
 
 DSN = raw_mail(
@@ -158,7 +158,7 @@ def test_every_rule_has_a_case() -> None:
 @pytest.mark.parametrize("rule", list(CASES))
 def test_rule_fires_with_its_kind_and_reason(rule: str) -> None:
     case = CASES[rule]
-    verdict = verdict_of(case.raw, case.thread)
+    verdict = verdict_of(case.raw, case.link)
     assert verdict.rule == rule
     assert verdict.kind == case.kind
     assert case.reason in verdict.reason
@@ -409,5 +409,5 @@ def test_appeal_wording_from_a_party_is_an_appeal_only_once_the_case_is_decided(
 
 def test_a_team_member_writing_appeal_is_still_a_team_reply() -> None:
     message = make_mail(body="I would like to appeal to everyone to be patient.")
-    thread = link(PartyRole.TEAM, status=TicketStatus.RESOLVED)
-    assert verdict_of(message, thread).kind == MailKind.TEAM_REPLY
+    team = link(PartyRole.TEAM, status=TicketStatus.RESOLVED)
+    assert verdict_of(message, team).kind == MailKind.TEAM_REPLY

@@ -258,7 +258,7 @@ async def test_a_bad_command_is_answered_with_a_clear_error_and_not_relayed(
     for command, error in (
         ("#status sleeping", "choose one of investigating, waiting, resolved, closed"),
         ("#resolve flogging", "choose one of no-action, correction, warning"),
-        ("#kind Sponsorship", "#kind Sponsorship: choose one of report, appeal, retaliation"),
+        ("#kind Sponsorship", "#kind sponsorship: choose one of report, retaliation, appeal"),
         ("#asign bob", "#asign is not a command"),
         ("#assign nobody-here", "matches nobody"),
     ):

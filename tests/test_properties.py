@@ -8,17 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intake.conduct.kinds import MailKind
-from intake.conduct.rules import RuleContext, decide
-from intake.engine.contract import Verdict
-from intake.engine.screen import MachineMail, screen
-from intake.mail.parse import ParsedMessage, parse_message
+from intake.engine.screen import MachineMail
+from intake.mail.parse import parse_message
+from tests.support import classify
 
-OWN_ADDRESSES = frozenset({"info@example.org"})
 KINDS = {*MachineMail, *MailKind}
-
-
-def classify(message: ParsedMessage) -> Verdict:
-    return screen(message, OWN_ADDRESSES) or decide(message, None, RuleContext())
 HEADER_NAMES = st.sampled_from(
     [
         "From",

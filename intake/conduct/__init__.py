@@ -1,3 +1,4 @@
 """Layer 6: everything Code of Conduct: kinds, case rules, reply policy and caps, conflicts,
-roster, team, commands, deadlines, stats, alerts, cases and the handlers.
+roster, team, commands, deadlines, stats, the parts of a case (parties, notes, mailing, opening,
+assignment, referral, attachments) and the handlers.
 """

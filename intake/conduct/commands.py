@@ -38,7 +38,7 @@ is then not sent to the reporter.
   #contact <address> <role>    send the rest of the reply to another party (role: reported,
                                witness or other) from the team's address; their replies come
                                back to the case, never to the reporter
-  #kind <kind>                 reclassify: report, appeal, retaliation or general
+  #kind <kind>                 reclassify: report, retaliation, appeal or general
   #help                        this list
 
 A reply without a command goes to the reporter, from the team's address."""
@@ -159,8 +159,7 @@ def _choice(command: Command, choices: tuple[E, ...]) -> E | CommandResult:
         if choice == wanted:
             return choice
     listed = ", ".join(choices)
-    given = command.args.strip() or "(nothing)"
-    return CommandResult(False, f"#{command.name} {given}: choose one of {listed}.")
+    return CommandResult(False, f"#{command.name} {wanted or '(nothing)'}: choose one of {listed}.")
 
 
 async def _status(context: CommandContext, command: Command) -> CommandResult:
@@ -246,7 +245,8 @@ async def _recuse(context: CommandContext, _: Command) -> CommandResult:
 
 
 CONTACT_ROLES = (PartyRole.REPORTED, PartyRole.WITNESS, PartyRole.OTHER)
-KINDS = tuple(CaseKind)
+# In the order the help text gives them.
+KINDS = (CaseKind.REPORT, CaseKind.RETALIATION, CaseKind.APPEAL, CaseKind.GENERAL)
 
 
 _CONTACT = re.compile(r"^(?P<name>.*?)\s*<?(?P<address>[^\s<>]+@[^\s<>]+?)>?(?:\s+(?P<role>\w+))?$")

@@ -1,6 +1,6 @@
 """What inbound mail is, for the case rules and their handlers (the engine's screen names machine
 mail: intake.engine.screen.MachineMail). A case's own kind is intake.settings.policy.CaseKind;
-"kind" means nothing else in this layer."""
+docs/ARCHITECTURE.md ("Words") lists the other meanings of "kind"."""
 
 from __future__ import annotations
 

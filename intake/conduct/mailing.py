@@ -84,7 +84,8 @@ async def mail_party(
     attachments: tuple[OutboundAttachment, ...] = (),
 ) -> OutboundMessage | None:
     """Queue one email about the case to one party, with that party's signed reply address, and
-    record it in the case's thread. Without `answering` it answers the party's
+    record it in the case's thread. Without `answering` (or when what it answers has no
+    Message-ID) it answers the party's
     conversation so far (`new_conversation`: there is none yet, so no need to look). A party
     the case excludes is never mailed (None is returned): the last line of defence for a
     conflict of interest."""
@@ -95,10 +96,13 @@ async def mail_party(
     ):
         await note(settings, ticket, f"Not sent to {party.email}, who is excluded: {template}.")
         return None
-    if answering is None and not new_conversation:
+    if (answering is None or answering.message_id is None) and not new_conversation:
+        # Nothing to thread on (no message in hand, or one without a Message-ID): answer the
+        # party's conversation so far, still linking the row to the message in hand.
         chain = await conversation(party)
         if chain:
-            answering = Answering(message_id=chain[-1], references=tuple(chain[:-1]))
+            inbound = answering.inbound if answering else None
+            answering = Answering(inbound, chain[-1], tuple(chain[:-1]))
     key = signing_key(settings)
     outbound = await queue_email(
         settings,

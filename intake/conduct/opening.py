@@ -97,12 +97,13 @@ async def send_assignment(
     ticket: Ticket,
     member: TeamMember,
     *,
-    kind: str,
+    label: str,
     urgent: bool,
     attachments: list[AttachmentRow],
     not_acknowledged: str | None,
 ) -> None:
-    """The notice that gives a member a new case, with the whole message in it."""
+    """The notice that gives a member a new case, with the whole message in it; `label` says
+    what the case is ("report", "appeal (of COC-2026-0001)")."""
     await mail_party(
         context.settings,
         ticket,
@@ -111,7 +112,7 @@ async def send_assignment(
         {
             "assignee_name": member.name,
             "urgent": urgent,
-            "kind": kind,
+            "kind": label,
             "not_acknowledged": not_acknowledged or "",
             "defects": list(context.message.defects),
             **message_report(context, attachments),

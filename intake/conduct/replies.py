@@ -66,8 +66,8 @@ def _answers_our_mail(context: HandlerContext) -> bool:
 def _proven_party(context: HandlerContext) -> bool:
     """The sender replied through their own signed reply address: a person we wrote to, not a
     stranger's autoresponder (answers to them are still capped per day)."""
-    thread = context.link
-    return thread is not None and thread.via == Via.TOKEN and thread.party is not None
+    link = context.link
+    return link is not None and link.via == Via.TOKEN and link.party is not None
 
 
 async def why_not_acknowledge(context: HandlerContext, answer_to: Address | None) -> str | None:

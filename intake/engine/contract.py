@@ -1,9 +1,9 @@
 """The contract between the engine and what it runs: verdicts, handlers and the registry.
 
 The engine decides nothing about cases itself. The runtime hands it a `Registry`: the case rules
-that decide what mail the screen let through is, and one handler per kind of verdict (the
-screen's machine mail included). A handler receives a `HandlerContext` and returns a
-`HandlerResult`; its writes and the message's outcome commit together.
+that decide what mail the screen let through is, and one handler per kind of verdict they give.
+A handler receives a `HandlerContext` and returns a `HandlerResult`; its writes and the message's
+outcome commit together.
 """
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from intake.engine.compose import Answering
+from intake.engine.link import CaseLink
 from intake.mail.parse import ParsedMessage
 from intake.settings.schema import Settings
 from intake.store.models import InboundMessage, Outcome, Ticket
-
-if TYPE_CHECKING:
-    from intake.engine.link import CaseLink
 
 
 @dataclass(frozen=True)
@@ -59,13 +56,13 @@ class HandlerResult:
 
 
 Handler = Callable[[HandlerContext], Awaitable[HandlerResult]]
-CaseRules = Callable[[ParsedMessage, "CaseLink | None"], Verdict]
+CaseRules = Callable[[ParsedMessage, CaseLink | None], Verdict]
 
 
 @dataclass(frozen=True)
 class Registry:
     """What the runtime gives the engine: the case rules, and a handler for every kind of verdict
-    the screen or the rules can give."""
+    they can give (the screen's machine mail has the engine's own handlers)."""
 
     rules: CaseRules
     handlers: Mapping[StrEnum, Handler]

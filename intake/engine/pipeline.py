@@ -20,8 +20,9 @@ from typing import cast
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from intake.engine.contract import HandlerContext, HandlerResult, Registry, Verdict
+from intake.engine.contract import Handler, HandlerContext, HandlerResult, Registry, Verdict
 from intake.engine.link import CaseLink, link_case
+from intake.engine.machine_mail import MACHINE_HANDLERS
 from intake.engine.parallel import PendingParse, start_parsing
 from intake.engine.screen import screen
 from intake.mail.parse import ParsedMessage, parse_headers_only
@@ -51,13 +52,15 @@ class _Run:
     stop: asyncio.Event | None
 
 
-async def _decide(run: _Run, message: ParsedMessage) -> tuple[Verdict, CaseLink | None]:
-    """Screen first; only mail that may come from a person pays for the case lookup."""
+async def _decide(run: _Run, message: ParsedMessage) -> tuple[Verdict, CaseLink | None, Handler]:
+    """Screen first: machine mail has the engine's handlers, and costs no case lookup. Only mail
+    that may come from a person is linked to its case and decided by the case rules."""
     verdict = screen(message, run.own_addresses)
     if verdict is not None:
-        return verdict, None
+        return verdict, None, MACHINE_HANDLERS[verdict.kind]
     link = await link_case(run.settings, message)
-    return run.registry.rules(message, link), link
+    verdict = run.registry.rules(message, link)
+    return verdict, link, run.registry.handlers[verdict.kind]
 
 
 async def _due(limit: int) -> dict[int, bytes]:
@@ -112,8 +115,8 @@ async def _process_one(
     try:
         async with in_transaction():
             message = await parsing.result()
-            verdict, link = await _decide(run, message)
-            result: HandlerResult = await run.registry.handlers[verdict.kind](
+            verdict, link, handler = await _decide(run, message)
+            result: HandlerResult = await handler(
                 HandlerContext(
                     settings=run.settings,
                     inbound=inbound,

@@ -58,7 +58,7 @@ class Places:
 
 @lru_cache(maxsize=2)
 def places(message: ParsedMessage) -> Places:
-    """Shared by the classifier, the urgency check and the conflict check of one message (they
+    """Shared by the case rules, the urgency check and the conflict check of one message (they
     run one message at a time, so a tiny cache holds no more than the message in hand)."""
     return Places(
         {

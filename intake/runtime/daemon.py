@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from intake.conduct.alerts import queue_alert
 from intake.conduct.deadlines import run_deadlines
 from intake.conduct.handlers import registry
 from intake.engine.pipeline import process_pending
 from intake.errors import IntakeError, LoginFailed
+from intake.runtime.alerts import queue_alert
 from intake.runtime.cycle import running
 from intake.settings.loading import OUTSIDE_CONTACT_MISSING
 from intake.settings.retry import backoff

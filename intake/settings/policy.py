@@ -23,6 +23,7 @@ class CaseKind(StrEnum):
     GENERAL = "general"
 
 
+RULE_KINDS = (CaseKind.APPEAL, CaseKind.RETALIATION, CaseKind.GENERAL)
 Phrases = dict[str, tuple[str, ...]]  # language -> phrases; matched whole-word, any case
 Place = Literal["subject", "body", "attachment_names"]
 
@@ -37,12 +38,13 @@ class KindRule(Section):
     # reply to one of its emails) counts.
     needs_case_reference: bool = False
 
-    @field_validator("kind")
+    @field_validator("kind", mode="before")
     @classmethod
-    def _not_report(cls, kind: CaseKind) -> CaseKind:
-        if kind == CaseKind.REPORT:
-            raise ValueError("a rule cannot make mail a report: that is what no rule claims")
-        return kind
+    def _rule_kind(cls, kind: object) -> CaseKind:
+        """A rule gives an appeal, retaliation or general mail; a report is what no rule claims."""
+        if isinstance(kind, str) and kind in RULE_KINDS:
+            return CaseKind(kind)
+        raise ValueError("Input should be 'appeal', 'retaliation' or 'general'")
 
 
 DEFAULT_KIND_RULES = (

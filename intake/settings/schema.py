@@ -32,11 +32,6 @@ from intake.settings.types import Duration, Email, Section, parse_duration
 MEGABYTE = 1024 * 1024
 
 
-def duration(text: str) -> timedelta:
-    """A default written as in the file."""
-    return parse_duration(text)
-
-
 class Organisation(Section):
     name: str
     address: Email
@@ -110,8 +105,8 @@ class OutboundSettings(Section):
     path: Path | None = None
     batch_size: int = Field(default=200, ge=1, le=10000)
     max_attempts: int = Field(default=10, ge=1)
-    retry_after: Duration = duration("1m")
-    max_retry_after: Duration = duration("6h")
+    retry_after: Duration = parse_duration("1m")
+    max_retry_after: Duration = parse_duration("6h")
 
     @model_validator(mode="after")
     def _kind_needs(self) -> OutboundSettings:
@@ -181,7 +176,7 @@ class Swap(Section):
 class Roster(Section):
     rotation: tuple[Email, ...]
     start: datetime
-    period: Duration = duration("1w")
+    period: Duration = parse_duration("1w")
     timezone: str = "UTC"
     away: tuple[Away, ...] = ()
     swaps: tuple[Swap, ...] = ()
@@ -204,15 +199,15 @@ class Roster(Section):
 
 
 class Schedule(Section):
-    fetch_every: Duration = duration("1m")
-    process_every: Duration = duration("10s")
-    deliver_every: Duration = duration("10s")
-    deadlines_every: Duration = duration("5m")
+    fetch_every: Duration = parse_duration("1m")
+    process_every: Duration = parse_duration("10s")
+    deliver_every: Duration = parse_duration("10s")
+    deadlines_every: Duration = parse_duration("5m")
 
 
 class Processing(Section):
     max_attempts: int = Field(default=3, ge=1)
-    retry_after: Duration = duration("1m")
+    retry_after: Duration = parse_duration("1m")
     batch_size: int = Field(default=200, ge=1)
     messages_per_commit: int = Field(default=20, ge=1, le=1000)
     parse_workers: int = Field(default=1, ge=0, le=64)
@@ -245,15 +240,15 @@ class Alerts(Section):
 
 class Deadlines(Section):
     # promised to the reporter; then the assignee is reminded
-    first_response: Duration = duration("72h")
-    urgent_first_response: Duration = duration("4h")  # the same for urgent cases
+    first_response: Duration = parse_duration("72h")
+    urgent_first_response: Duration = parse_duration("4h")  # the same for urgent cases
     # after the reminder, the backup and the leads are told
-    escalate_after: Duration = duration("24h")
-    urgent_escalate_after: Duration = duration("2h")
+    escalate_after: Duration = parse_duration("24h")
+    urgent_escalate_after: Duration = parse_duration("2h")
     # an open case's reporter hears from us at least this often
-    reporter_update: Duration = duration("7d")
+    reporter_update: Duration = parse_duration("7d")
     # the assignee is reminded this long before a ban ends
-    ban_expiry_notice: Duration = duration("3d")
+    ban_expiry_notice: Duration = parse_duration("3d")
 
     def first_response_for(self, urgent: bool) -> timedelta:
         return self.urgent_first_response if urgent else self.first_response
@@ -273,7 +268,7 @@ class Classification(Section):
 
 
 class Appeals(Section):
-    window: Duration = duration("30d")  # after the decision
+    window: Duration = parse_duration("30d")  # after the decision
     policy: str = (
         "Only permanent resolutions, such as bans, may be appealed, within 30 days of the decision."
     )

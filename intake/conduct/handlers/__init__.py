@@ -1,6 +1,6 @@
 """One module per kind of inbound mail the case rules give; each acts for its kind. `registry`
-is what the runtime hands the engine: these handlers, the engine's own for machine mail, and the
-case rules that choose between them."""
+is what the runtime hands the engine: these handlers and the case rules that choose between them
+(machine mail the engine screens and handles itself)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from intake.conduct.handlers.team_reply import handle_team_reply
 from intake.conduct.kinds import MailKind
 from intake.conduct.rules import RuleContext, decide
 from intake.engine.contract import Handler, Registry
-from intake.engine.machine_mail import MACHINE_HANDLERS
 from intake.settings.schema import Settings
 
 CASE_HANDLERS: Mapping[StrEnum, Handler] = {
@@ -35,5 +34,5 @@ CASE_HANDLERS: Mapping[StrEnum, Handler] = {
 def registry(settings: Settings) -> Registry:
     return Registry(
         rules=partial(decide, context=RuleContext.of(settings)),
-        handlers={**MACHINE_HANDLERS, **CASE_HANDLERS},
+        handlers=CASE_HANDLERS,
     )

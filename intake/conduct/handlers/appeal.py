@@ -42,9 +42,9 @@ async def _is_party(ticket: Ticket, sender: str) -> bool:
 
 async def find_original(context: HandlerContext) -> tuple[Ticket | None, str]:
     """The case the appeal is about, and how it was found."""
-    thread = context.link
-    if thread is not None and thread.party is not None and thread.ticket is not None:
-        return thread.ticket, f"the {thread.party.role}'s reply address"
+    link = context.link
+    if link is not None and link.party is not None and link.ticket is not None:
+        return link.ticket, f"the {link.party.role}'s reply address"
     sender = context.message.from_email
     prefix = context.settings.organisation.ticket_prefix
     message = context.message
@@ -171,7 +171,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
             context,
             ticket,
             reviewer,
-            kind=f"appeal (of {original.ref})" if original else "appeal (case unknown)",
+            label=f"appeal (of {original.ref})" if original else "appeal (case unknown)",
             urgent=False,
             attachments=attachments,
             not_acknowledged=not_acknowledged,

@@ -91,7 +91,7 @@ async def _bring_in_member_on_duty(context: HandlerContext, ticket: Ticket, text
 
 
 async def handle_followup(context: HandlerContext) -> HandlerResult:
-    assert context.link is not None and context.link.party is not None  # classify saw to it
+    assert context.link is not None and context.link.party is not None  # the case rules saw to it
     ticket = context.link.ticket
     assert ticket is not None
     party: Party = context.link.party

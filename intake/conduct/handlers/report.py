@@ -166,7 +166,7 @@ async def _tell_team(
         context,
         ticket,
         assignee,
-        kind=ticket.kind,
+        label=ticket.kind,
         urgent=urgent,
         attachments=attachments,
         not_acknowledged=not_acknowledged,

@@ -61,7 +61,9 @@ async def _answers_a_confirmation(context: HandlerContext) -> bool:
     named = [*context.message.in_reply_to, *context.message.references]
     return (
         bool(named)
-        and await OutboundMessage.filter(message_id__in=named, kind="command_result").exists()
+        and await OutboundMessage.filter(
+            message_id__in=named, kind=TemplateName.COMMAND_RESULT
+        ).exists()
     )
 
 
@@ -187,7 +189,7 @@ async def _after_first_response(context: HandlerContext, ticket: Ticket) -> None
 
 
 async def handle_team_reply(context: HandlerContext) -> HandlerResult:
-    assert context.link is not None and context.link.party is not None  # classify saw to it
+    assert context.link is not None and context.link.party is not None  # the case rules saw to it
     ticket = context.link.ticket
     assert ticket is not None
     party = context.link.party

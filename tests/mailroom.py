@@ -3,6 +3,7 @@ runs one poll and returns what was sent; replies are written as a mail program w
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any
@@ -38,6 +39,13 @@ class Mailroom:
 
 def reply_to(message: EmailMessage) -> str:
     return getaddresses([str(message["Reply-To"])])[0][1]
+
+
+def door(message: EmailMessage) -> str:
+    """The reporter door an email to a team member names in its first line."""
+    match = re.search(r"write to (\S+@\S+) or start", message.get_content())
+    assert match is not None, "no reporter door in this email"
+    return match.group(1)
 
 
 def to_only(sent: list[EmailMessage], address: str) -> EmailMessage:

@@ -14,7 +14,7 @@ from intake.mail.parse import parse_message
 from intake.runtime.cycle import poll_once, running
 from intake.settings.schema import Settings
 from intake.store.models import EventKind, OutboundMessage, Party, TeamMember, Ticket, TicketEvent
-from tests.mailroom import Mailroom, open_case, reply, to_only
+from tests.mailroom import Mailroom, door, open_case, reply, to_only
 from tests.servers import Dovecot, SmtpSink
 from tests.support import base_settings, make_mail, settings_from
 
@@ -93,10 +93,17 @@ async def test_a_team_autoresponder_cannot_loop_on_confirmations_or_repeat_relay
     sent = await mailroom.send(reply(notice, member, "#status waiting"))
     confirmation = to_only(sent, member)
     away = "I am away until Monday."
-    sent = await mailroom.send(reply(confirmation, member, away))  # relayed once, the first time
-    assert "sam@example.net" in addressed(sent)
+    sent = await mailroom.send(reply(confirmation, member, away))  # a plain reply: team only
+    assert "sam@example.net" not in addressed(sent)
+    assert (await mailroom.last_outcome()).outcome == "appended_internal"
     sent = await mailroom.send(reply(confirmation, member, away))
-    assert sent == []  # the same words again: not relayed, and no confirmation to answer
+    assert sent == []  # the same words again: not copied, and no confirmation to answer
+    assert (await mailroom.last_outcome()).outcome == "appended_internal"
+    # Even at the reporter door, an autoresponder's repeat is relayed once, not again.
+    sent = await mailroom.send(reply(confirmation, member, "Back on Tuesday.", to=door(notice)))
+    assert "sam@example.net" in addressed(sent)
+    sent = await mailroom.send(reply(confirmation, member, "Back on Tuesday.", to=door(notice)))
+    assert "sam@example.net" not in addressed(sent)
     assert (await mailroom.last_outcome()).outcome == "appended_internal"
 
 
@@ -107,7 +114,12 @@ async def test_a_reply_with_a_team_address_in_its_signature_is_not_relayed(
     assert ticket.assignee is not None
     member = ticket.assignee.email
     sent = await mailroom.send(
-        reply(notice, member, f"Could you tell us more?\n\nBest,\n{member} | +49 170 555")
+        reply(
+            notice,
+            member,
+            f"Could you tell us more?\n\nBest,\n{member} | +49 170 555",
+            to=door(notice),
+        )
     )
     assert addressed(sent) == {member}
     assert "contains a team address" in sent[0].get_content()
@@ -158,6 +170,7 @@ async def test_an_authentication_header_without_a_server_name_does_not_park_the_
                 notice,
                 ticket.assignee.email,
                 "Tell me more.",
+                to=door(notice),
                 headers={"Authentication-Results": "; dkim=fail"},
             )
         )

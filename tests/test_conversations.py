@@ -26,7 +26,7 @@ from intake.store.models import (
     TicketEvent,
     TicketStatus,
 )
-from tests.mailroom import REPORT_TEXT, Mailroom, open_case, reply, reply_to, to_only
+from tests.mailroom import REPORT_TEXT, Mailroom, door, open_case, reply, reply_to, to_only
 from tests.servers import Dovecot, SmtpSink
 from tests.support import TEAM, intake, make_mail, settings_from
 
@@ -41,9 +41,14 @@ async def test_a_whole_case_runs_by_email_alone(mailroom: Mailroom) -> None:
     assert reply_to(ack).startswith("info+") and reply_to(ack).endswith("@example.org")
     assert reply_to(notice) != reply_to(ack)  # each party has its own address
 
-    # The assignee asks a question by replying to the notice, signature and all.
+    # The assignee asks a question through the reporter door the notice names, signature and all.
     sent = await mailroom.send(
-        reply(notice, assignee.email, f"{QUESTION}\n\n-- \n{assignee.name}\nMobile +49 170 555")
+        reply(
+            notice,
+            assignee.email,
+            f"{QUESTION}\n\n-- \n{assignee.name}\nMobile +49 170 555",
+            to=door(notice),
+        )
     )
     relayed = to_only(sent, "sam@example.net")
     raw = relayed.as_bytes()
@@ -232,6 +237,7 @@ async def test_team_mail_must_pass_dkim_or_dmarc_where_the_server_checked(
             notice,
             ticket.assignee.email,
             "Please tell us more.",
+            to=door(notice),
             headers={"Authentication-Results": results},
         )
     )
@@ -310,7 +316,7 @@ async def test_an_html_only_team_reply_reaches_the_reporter_without_its_quote(
     )
     raw = make_mail(
         sender=ticket.assignee.email,
-        to=reply_to(notice),
+        to=door(notice),
         subject=f"Re: {notice['Subject']}",
         body="unused",
         headers={"In-Reply-To": str(notice["Message-ID"])},
@@ -327,7 +333,7 @@ async def test_an_html_only_team_reply_reaches_the_reporter_without_its_quote(
 async def test_the_ticket_command_shows_who_wrote_what_and_who_saw_it(mailroom: Mailroom) -> None:
     ticket, _, notice = await open_case(mailroom)
     assert ticket.assignee is not None
-    await mailroom.send(reply(notice, ticket.assignee.email, QUESTION))
+    await mailroom.send(reply(notice, ticket.assignee.email, QUESTION, to=door(notice)))
     await mailroom.send(reply(notice, ticket.assignee.email, "#note Only for us."))
     assert mailroom.settings.source_file is not None
     shown = intake("ticket", ticket.ref, config=mailroom.settings.source_file).stdout
@@ -397,6 +403,7 @@ async def test_a_team_replys_attachment_is_relayed_but_not_its_signature_logo(
         notice,
         ticket.assignee.email,
         "Our code of conduct is attached.",
+        to=door(notice),
         attachments=[("code-of-conduct.pdf", "application/pdf", b"%PDF-1.4 the code")],
     )
     message = message_from_bytes(raw, policy=policy.default)

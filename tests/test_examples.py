@@ -22,7 +22,7 @@ from intake.runtime.cycle import running
 from intake.settings.loading import load_settings
 from intake.settings.schema import Settings
 from intake.store.models import EventKind, Party, Ticket, TicketEvent
-from tests.mailroom import Mailroom, reply, to_only
+from tests.mailroom import Mailroom, door, reply, to_only
 from tests.servers import Dovecot, SmtpSink
 from tests.support import REPO, make_mail
 
@@ -85,9 +85,15 @@ async def report(
 async def decide(
     mailroom: Mailroom, ticket: Ticket, notice: EmailMessage, rung: str
 ) -> list[EmailMessage]:
-    """The assignee tells the reported person the decision, then records it."""
+    """The assignee thinks aloud with the team (a plain reply: the reporter sees nothing), asks
+    the reporter through the reporter door, tells the reported person the decision, then records
+    it."""
     assert ticket.assignee is not None
     member = ticket.assignee.email
+    aloud = await mailroom.send(reply(notice, member, "I lean to the strictest measure here."))
+    assert not any("sam@example.net" in str(m["To"]) for m in aloud)
+    asked = await mailroom.send(reply(notice, member, "Did anyone else see it?", to=door(notice)))
+    assert "Did anyone else see it?" in to_only(asked, "sam@example.net").get_content()
     sent = await mailroom.send(
         reply(
             notice, member, f"#contact {MAX} reported\nHello Max,\n\nThe team has decided: {rung}."

@@ -120,7 +120,7 @@ async def test_a_conversation_threads_and_its_deadlines_run_on_postgresql(
         assert ticket.assignee is not None
         member = ticket.assignee.email
         [notice] = sent_to(member)
-        inbox.joinpath("2.eml").write_bytes(answer(notice, member, "When did it happen?"))
+        inbox.joinpath("2.eml").write_bytes(answer(notice, member, "#reply\nWhen did it happen?"))
         await poll_once(pg_settings)
         relayed = [m for m in sent_to("sam@example.net") if "When did it happen?" in str(m)]
         assert len(relayed) == 1

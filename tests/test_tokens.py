@@ -29,10 +29,28 @@ KEY = b"k" * 40
 OTHER_KEY = b"o" * 40
 
 
-@given(ticket_id=st.integers(1, 10**12 - 1), party_id=st.integers(1, 10**12 - 1))
-def test_every_token_decodes_to_what_was_encoded(ticket_id: int, party_id: int) -> None:
-    token = ReplyToken(ticket_id, party_id)
+@given(
+    ticket_id=st.integers(1, 10**12 - 1), party_id=st.integers(1, 10**12 - 1), door=st.booleans()
+)
+def test_every_token_decodes_to_what_was_encoded(ticket_id: int, party_id: int, door: bool) -> None:
+    token = ReplyToken(ticket_id, party_id, door)
     assert decode(KEY, encode(KEY, token)) == token
+
+
+def test_a_reporter_door_is_signed_for_its_purpose() -> None:
+    """Adding or removing the `r-` of a reporter door breaks its signature: a member's plain
+    reply address cannot be turned into a way to the reporter, nor the other way round."""
+    plain, door = encode(KEY, ReplyToken(42, 7)), encode(KEY, ReplyToken(42, 7, door=True))
+    assert door.startswith("42-7-r-")
+    with pytest.raises(ForgedToken):
+        decode(KEY, plain.replace("42-7-", "42-7-r-"))
+    with pytest.raises(ForgedToken):
+        decode(KEY, door.replace("42-7-r-", "42-7-"))
+
+
+def test_a_reporter_door_is_redacted_like_any_token() -> None:
+    door = encode(KEY, ReplyToken(42, 7, door=True))
+    assert redact(f"to info+{door}@example.org") == "to info+42-7-r-…@example.org"
 
 
 def test_a_token_survives_a_mail_system_that_uppercases_it() -> None:

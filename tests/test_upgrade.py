@@ -54,7 +54,8 @@ async def test_a_database_of_the_earlier_layout_opens_and_works(
         reply_to = email.message_from_bytes(notice.raw_bytes)["Reply-To"]
         assert "info+" in reply_to
 
-        # Bob answers the assignment notice made by the old code, on its signed address.
+        # Bob answers the reporter through the assignment notice the old code sent: its signed
+        # address still works, and #reply sends the rest to the reporter.
         reply_address = reply_to.split("<", 1)[1].rstrip(">")
         deliver(
             tmp_path,
@@ -62,7 +63,7 @@ async def test_a_database_of_the_earlier_layout_opens_and_works(
                 sender="Bob Member <bob@example.org>",
                 to=reply_address,
                 subject="Re: [COC-2026-0001] New case assigned to you",
-                body="Thank you for writing to us; I am looking into it.",
+                body="#reply\nThank you for writing to us; I am looking into it.",
                 headers={"In-Reply-To": notice.message_id},
             ),
             "bob-reply.eml",

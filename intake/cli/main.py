@@ -13,6 +13,7 @@ from intake.cli.common import print_table, run_async, settings_of, with_database
 from intake.cli.logs import configure_logging
 from intake.cli.records import COMMANDS
 from intake.conduct.deadlines import run_deadlines
+from intake.conduct.digest import run_digests
 from intake.conduct.roster import upcoming_shifts
 from intake.errors import IntakeError, SettingsError
 from intake.runtime.cycle import CycleStats, poll_once
@@ -53,18 +54,23 @@ def run(ctx: click.Context) -> None:
 @click.option("--once", is_flag=True, default=True, help="One cycle, then exit (the default).")
 @click.pass_context
 def poll(ctx: click.Context, once: bool) -> None:
-    """Run the deadlines, then one fetch, process and deliver cycle, and exit (for cron)."""
+    """Run the deadlines and digests, then one fetch, process and deliver cycle, and exit (for
+    cron)."""
 
-    async def deadlines_then_cycle(settings: Settings) -> tuple[list[str], CycleStats]:
-        reminders = await run_deadlines(settings, datetime.now(UTC))
-        return reminders, await poll_once(settings)
+    async def deadlines_then_cycle(
+        settings: Settings,
+    ) -> tuple[list[str], list[str], CycleStats]:
+        now = datetime.now(UTC)
+        reminders = await run_deadlines(settings, now)
+        digests = await run_digests(settings, now)
+        return reminders, digests, await poll_once(settings)
 
-    reminders, stats = with_database(ctx, deadlines_then_cycle, connects=True)
+    reminders, digests, stats = with_database(ctx, deadlines_then_cycle, connects=True)
     click.echo(
         f"fetched {stats.fetch.stored} new, processed {stats.process.processed}"
         f" ({stats.process.failed} failed), sent {stats.deliver.sent}"
         f" ({stats.deliver.deferred} deferred, {stats.deliver.failed} failed);"
-        f" {len(reminders)} deadline reminders"
+        f" {len(reminders)} deadline reminders, {len(digests)} digests"
     )
 
 

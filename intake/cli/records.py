@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 from rich.markup import escape
 
@@ -14,7 +16,10 @@ from intake.cli.common import (
     print_table,
     with_database,
 )
+from intake.conduct.digest import digest_for, send_digest
 from intake.errors import IntakeError
+from intake.settings.schema import Settings
+from intake.store.models import TeamMember
 
 
 @click.command()
@@ -205,4 +210,27 @@ def stats(ctx: click.Context, first_day: str | None, last_day: str | None, as_js
     console.print(text.note, markup=False, highlight=False)
 
 
-COMMANDS = (tickets, ticket, inbound, outbox, stats)
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Print each digest instead of sending it.")
+@click.pass_context
+def digest(ctx: click.Context, dry_run: bool) -> None:
+    """Send every member the overview of their open cases now (or print it with --dry-run)."""
+
+    async def go(settings: Settings) -> list[tuple[str, list[str]]]:
+        now = datetime.now(UTC)
+        shown = []
+        for member in await TeamMember.filter(active=True).order_by("id"):
+            overview = await digest_for(settings, member, now)
+            if not dry_run:
+                await send_digest(settings, overview, now)
+            shown.append((member.email, [row.line() for row in overview.rows]))
+        return shown
+
+    for email, rows in with_database(ctx, go):
+        verb = "would be sent" if dry_run else "queued"
+        click.echo(f"{email}: {len(rows)} open case(s), {verb}")
+        for row in rows:
+            click.echo(f"  {row}")
+
+
+COMMANDS = (tickets, ticket, inbound, outbox, stats, digest)

@@ -1,6 +1,6 @@
-"""Commands a team member writes as the first line of a reply: they act on the case and are never
-relayed to the reporter. Each one answers its sender by email with what it did or why it did not
-(HELP lists them).
+"""Commands a team member writes as the first line of a reply: they act on the case, and none
+sends the reply to the reporter (`#reply`, which does, is the team-reply handler's). Each one
+answers its sender by email with what it did or why it did not (HELP lists them).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import TypeVar
 
 from intake.conduct.assignment import eligible_assignee, hand_over
+from intake.conduct.digest import digest_for, send_digest
+from intake.conduct.history import history
 from intake.conduct.mailing import mail_party, mail_team
 from intake.conduct.notes import note
 from intake.conduct.parties import add_party, exclude_member, excluded_emails, reporter_party
@@ -26,9 +28,13 @@ from intake.settings.templates import TemplateName
 from intake.store.models import EventKind, PartyRole, TeamMember, Ticket, TicketEvent, TicketStatus
 
 HELP = """\
-Start a reply with one of these commands to act on the case; the reply
-is then not sent to the reporter.
+A plain reply stays in the team: it is recorded on the case and copied
+to the other members on it, never sent to the reporter. Start a reply
+with one of these commands to act on the case.
 
+  #reply [address or role]     send the rest of the reply to the reporter (or to another
+                               party on the case: reported, witness, other, or an address)
+                               from the team's address; your reporter door does the same
   #note <text>                 an internal note (the rest of the reply too)
   #assign <member>             hand the case to another member (address, name or login)
   #status <status>             investigating, waiting, resolved or closed
@@ -39,9 +45,12 @@ is then not sent to the reporter.
                                witness or other) from the team's address; their replies come
                                back to the case, never to the reporter
   #kind <kind>                 reclassify: report, retaliation, appeal or general
+  #history <who>               the cases from or about someone (address, name or @handle)
+  #digest                      the overview of your open cases, by email, now
   #help                        this list
 
-A reply without a command goes to the reporter, from the team's address."""
+To write to the reporter without a command, write to your reporter door: the address at the
+top of every email Intake sends you about the case."""
 # A first line starting with '#' (or a full-width U+FF03) is a command attempt, whatever follows:
 # "# note" works, and a typo is an error, never a relay.
 _COMMAND_LINE = re.compile(r"^[#\uff03]\s*(\S*)[ \t]*(.*)$")
@@ -324,6 +333,23 @@ async def _help(context: CommandContext, _: Command) -> CommandResult:
 
 
 Executor = Callable[[CommandContext, Command], Awaitable[CommandResult]]
+async def _history(context: CommandContext, command: Command) -> CommandResult:
+    who = command.args.strip()
+    if not who:
+        return CommandResult(False, "#history needs an address, a name or a handle.")
+    cases = await history(who, context.member.email)
+    if not cases:
+        return CommandResult(True, f"No case from or about {who} that you may see.")
+    listed = "\n".join(f"  {case.line()}" for case in cases)
+    return CommandResult(True, f"Cases from or about {who}:\n{listed}")
+
+
+async def _digest(context: CommandContext, command: Command) -> CommandResult:
+    digest = await digest_for(context.settings, context.member, context.now)
+    await send_digest(context.settings, digest, context.now)
+    return CommandResult(True, f"Your digest of {len(digest.rows)} open case(s) is on its way.")
+
+
 COMMANDS: Mapping[str, Executor] = {
     "note": _note,
     "assign": _assign,
@@ -332,6 +358,8 @@ COMMANDS: Mapping[str, Executor] = {
     "recuse": _recuse,
     "contact": _contact,
     "kind": _kind,
+    "history": _history,
+    "digest": _digest,
     "help": _help,
 }
 

@@ -37,8 +37,9 @@ from intake.store.models import (
 )
 
 HOW_TO_ANSWER = (
-    "To answer the reporter, reply to this email: only what you write is sent to them, from the"
-    " team's address. Start your reply with #note to keep it internal, or #help for the commands."
+    "To answer the reporter, start your reply with #reply or write to your reporter door (the"
+    " first line of this email): only what you write is sent to them, from the team's address."
+    " A plain reply reaches only the team; #help lists the commands."
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from intake.conduct.notes import note
-from intake.conduct.parties import excluded_emails, team_party
+from intake.conduct.parties import excluded_emails, reporter_party, team_party
 from intake.engine.compose import NOTHING, Answering, Recipient, queue_email
 from intake.engine.tokens import ReplyToken, reply_address
 from intake.mail.mime import OutboundAttachment
@@ -30,11 +30,16 @@ CONVERSATION_DEPTH = 10  # Message-IDs kept in References: enough for every clie
 
 
 async def team_recipients(
-    settings: Settings, ticket: Ticket, *, author: str | None = None, leads: bool = False
+    settings: Settings,
+    ticket: Ticket,
+    *,
+    author: str | None = None,
+    leads: bool = False,
+    on_case: bool = False,
 ) -> list[TeamMember]:
     """Who on the team gets a copy of what happens on the case: the assignee always, the leads
-    when `conversations.copy_leads` (or `leads`) is set; never an excluded member, never the
-    author."""
+    when `conversations.copy_leads` (or `leads`) is set, every member already on the case when
+    `on_case` (the team's discussion); never an excluded member, never the author."""
     excluded = await excluded_emails(ticket)
     recipients: list[TeamMember] = []
     assignee = await TeamMember.get_or_none(id=ticket.assignee_id, active=True)
@@ -43,6 +48,11 @@ async def team_recipients(
     if leads or settings.conversations.copy_leads:
         leads_now = [lead.email for lead in settings.leads]
         recipients += await TeamMember.filter(email__in=leads_now, active=True).order_by("id")
+    if on_case:
+        on_it = await Party.filter(ticket=ticket, role=PartyRole.TEAM).values_list(
+            "email", flat=True
+        )
+        recipients += await TeamMember.filter(email__in=list(on_it), active=True).order_by("id")
     seen: set[str] = set()
     chosen = []
     for member in recipients:
@@ -104,6 +114,8 @@ async def mail_party(
             inbound = answering.inbound if answering else None
             answering = Answering(inbound, chain[-1], tuple(chain[:-1]))
     key = signing_key(settings)
+    door_line = await doors(settings, ticket, party, key) if party.role == PartyRole.TEAM else ""
+    variables = {**variables, "doors": door_line}
     outbound = await queue_email(
         settings,
         template=template,
@@ -132,6 +144,16 @@ async def mail_party(
     return outbound
 
 
+async def doors(settings: Settings, ticket: Ticket, party: Party, key: bytes) -> str:
+    """The line that opens every email to a team member: what a reply does, and the member's
+    reporter door, the one deliberate way (with `#reply`) to write to the reporter."""
+    internal = f"Replies to this email reach only the team on {ticket.ref}"
+    if await reporter_party(ticket) is None:
+        return f"{internal}; this case has no reporter address to answer."
+    door = reply_address(settings, key, ReplyToken(ticket.id, party.id, door=True))
+    return f"{internal}. To answer the reporter, write to {door} or start your reply with #reply."
+
+
 async def mail_team(
     settings: Settings,
     ticket: Ticket,
@@ -140,10 +162,16 @@ async def mail_team(
     *,
     author: str | None = None,
     leads: bool = False,
+    on_case: bool = False,
 ) -> list[str]:
-    """Copy the team on the case (see team_recipients); returns who was mailed."""
+    """Copy the team on the case (see team_recipients); returns who was mailed. The copies are
+    automatic mail (`Auto-Submitted: auto-generated`), so a member's autoresponder that reads
+    the header stays silent."""
     mailed = []
-    for member in await team_recipients(settings, ticket, author=author, leads=leads):
+    recipients = await team_recipients(
+        settings, ticket, author=author, leads=leads, on_case=on_case
+    )
+    for member in recipients:
         party = await team_party(ticket, member)
         await mail_party(
             settings,

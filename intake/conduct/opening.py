@@ -9,12 +9,14 @@ from typing import Any
 
 from intake.conduct.attachments import AttachmentRow, store_attachments
 from intake.conduct.conflicts import Conflict, named_members
+from intake.conduct.history import earlier_cases
 from intake.conduct.mailing import mail_party
 from intake.conduct.notes import TIME_FORMAT
 from intake.conduct.parties import exclude_named, team_party
 from intake.conduct.replies import own_or_team_address
 from intake.engine.compose import valid_address
 from intake.engine.contract import HandlerContext
+from intake.mail.phrases import places
 from intake.mail.sanitize import db_text, sanitize_html
 from intake.settings.policy import CaseKind
 from intake.settings.templates import TemplateName
@@ -115,6 +117,10 @@ async def send_assignment(
             "kind": label,
             "not_acknowledged": not_acknowledged or "",
             "defects": list(context.message.defects),
+            "earlier": [
+                case.line()
+                for case in await earlier_cases(ticket, places(context.message), member.email)
+            ],
             **message_report(context, attachments),
         },
         internal=True,

@@ -33,6 +33,18 @@ async def sent_today(party: Party, template: TemplateName, now: datetime) -> int
     ).count()
 
 
+# Copies of the team's discussion on one case a day: far above any team's pace, and a stop for
+# autoresponders that set no header and answer each other's copies.
+TEAM_COPIES_PER_CASE_PER_DAY = 30
+
+
+async def team_copies_capped(ticket: Ticket, now: datetime) -> bool:
+    copies = await OutboundMessage.filter(
+        ticket=ticket, kind=TemplateName.TEAM_DISCUSSION, created_at__gte=now - timedelta(days=1)
+    ).count()
+    return copies >= TEAM_COPIES_PER_CASE_PER_DAY
+
+
 # Answers to one member's commands on one case a day: far above any person's pace.
 COMMAND_ANSWERS_PER_DAY = 50
 

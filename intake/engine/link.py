@@ -39,6 +39,8 @@ class CaseLink:
     via: Via
     party: Party | None = None
     forged: str | None = None
+    # Sent to a team member's reporter door: what they wrote is for the reporter.
+    door: bool = False
 
 
 async def _party_for_sender(ticket: Ticket, sender: str) -> Party | None:
@@ -91,6 +93,10 @@ async def _check_token(token: ReplyToken, sender: str, text: str) -> CaseLink:
             ticket=None, via=Via.TOKEN, forged=f"reply token {redact(text)} names no party"
         )
     ticket = party.ticket
+    if token.door and party.role != PartyRole.TEAM:
+        return CaseLink(
+            ticket=ticket, via=Via.TOKEN, forged=f"reporter door {redact(text)} is not a member's"
+        )
     matches = sender == party.email or (
         party.role == PartyRole.REPORTER and sender == ticket.reporter_email.lower()
     )
@@ -101,7 +107,7 @@ async def _check_token(token: ReplyToken, sender: str, text: str) -> CaseLink:
             forged=f"the reply token of {party.email} ({party.role}) was used by"
             f" {sender or 'a message without a sender'}",
         )
-    return CaseLink(ticket=ticket, via=Via.TOKEN, party=party)
+    return CaseLink(ticket=ticket, via=Via.TOKEN, party=party, door=token.door)
 
 
 async def _by_message_id(message: ParsedMessage) -> Ticket | None:

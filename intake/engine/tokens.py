@@ -8,7 +8,9 @@ encode and decode are a tested pair, and tokens are redacted from every log line
 
 The token is lowercase letters, digits and hyphens only, because mail systems lowercase local
 parts and some drop other characters. It is `<ticket id>-<party id>-<signature>`; the signature is
-80 bits of HMAC-SHA256 in base32.
+80 bits of HMAC-SHA256 in base32. A team member's *reporter door* (mail to it reaches the reporter)
+is `<ticket id>-<party id>-r-<signature>`, signed for that purpose: a plain token cannot be turned
+into a door by adding the `r-`.
 """
 
 from __future__ import annotations
@@ -26,15 +28,22 @@ if TYPE_CHECKING:
     from intake.settings.schema import Settings
 
 _SIGNATURE_CHARS = 16  # 80 bits in base32
-_TOKEN = re.compile(r"^(\d{1,12})-(\d{1,12})-([a-z2-7]{16})$")
+_DOOR = "r"
+_TOKEN = re.compile(rf"^(\d{{1,12}})-(\d{{1,12}})-(?:({_DOOR})-)?([a-z2-7]{{16}})$")
 # A token anywhere in text: what the log filter hides.
-_TOKEN_IN_TEXT = re.compile(r"(?<![\w-])(\d{1,12}-\d{1,12}-)[A-Za-z2-7]{16}(?![\w-])")
+_TOKEN_IN_TEXT = re.compile(
+    rf"(?<![\w-])(\d{{1,12}}-\d{{1,12}}-(?:{_DOOR}-)?)[A-Za-z2-7]{{16}}(?![\w-])"
+)
 
 
 @dataclass(frozen=True)
 class ReplyToken:
+    """One party of one case; `door`: the team member's reporter door, not their plain reply
+    address (see intake.conduct.handlers.team_reply)."""
+
     ticket_id: int
     party_id: int
+    door: bool = False
 
 
 class ForgedToken(Exception):
@@ -46,13 +55,15 @@ class ForgedToken(Exception):
 
 
 def _signature(key: bytes, token: ReplyToken) -> str:
-    message = f"intake-reply-v1:{token.ticket_id}:{token.party_id}".encode("ascii")
+    purpose = "door" if token.door else "reply"
+    message = f"intake-{purpose}-v1:{token.ticket_id}:{token.party_id}".encode("ascii")
     digest = hmac.new(key, message, hashlib.sha256).digest()
     return base64.b32encode(digest).decode("ascii").lower()[:_SIGNATURE_CHARS]
 
 
 def encode(key: bytes, token: ReplyToken) -> str:
-    return f"{token.ticket_id}-{token.party_id}-{_signature(key, token)}"
+    door = f"{_DOOR}-" if token.door else ""
+    return f"{token.ticket_id}-{token.party_id}-{door}{_signature(key, token)}"
 
 
 def decode(key: bytes, text: str) -> ReplyToken | None:
@@ -63,8 +74,10 @@ def decode(key: bytes, text: str) -> ReplyToken | None:
     match = _TOKEN.match(text.strip().lower())
     if match is None:
         return None
-    token = ReplyToken(ticket_id=int(match.group(1)), party_id=int(match.group(2)))
-    if not hmac.compare_digest(_signature(key, token), match.group(3)):
+    token = ReplyToken(
+        ticket_id=int(match.group(1)), party_id=int(match.group(2)), door=bool(match.group(3))
+    )
+    if not hmac.compare_digest(_signature(key, token), match.group(4)):
         raise ForgedToken(f"the signature of reply token {redact(text)} does not verify", token)
     return token
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from intake.conduct.deadlines import run_deadlines
+from intake.conduct.digest import run_digests
 from intake.conduct.handlers import registry
 from intake.engine.pipeline import process_pending
 from intake.errors import IntakeError, LoginFailed
@@ -122,7 +123,8 @@ class Daemon:
         return False
 
     async def _deadlines(self) -> bool:
-        sent = await run_deadlines(self.settings, datetime.now(UTC))
+        now = datetime.now(UTC)
+        sent = await run_deadlines(self.settings, now) + await run_digests(self.settings, now)
         for line in sent:
             log.info("%s", line)
         return bool(sent)

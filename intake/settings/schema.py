@@ -274,6 +274,13 @@ class Appeals(Section):
     )
 
 
+class DigestSettings(Section):
+    """The overview of open cases each member is sent by email (intake.conduct.digest)."""
+
+    enabled: bool = True
+    every: Duration = parse_duration("1w")
+
+
 class Stats(Section):
     min_count: int = Field(default=5, ge=1)  # smaller counts are shown as "fewer than N"
 
@@ -309,6 +316,7 @@ class Settings(Section):
     classification: Classification = Classification()
     appeals: Appeals = Appeals()
     stats: Stats = Stats()
+    digest: DigestSettings = DigestSettings()
     limits: Limits = Limits()
     alerts: Alerts = Alerts()
     source_file: Path | None = None

@@ -20,6 +20,7 @@ class TemplateName(StrEnum):
     ALERT = "alert"
     RELAY = "relay"
     CASE_UPDATE = "case_update"
+    TEAM_DISCUSSION = "team_discussion"
     COMMAND_RESULT = "command_result"
     HANDOVER = "handover"
     OUTCOME = "outcome"
@@ -30,6 +31,7 @@ class TemplateName(StrEnum):
     APPEAL_REFUSED = "appeal_refused"
     APPEAL_REFERENCE_NEEDED = "appeal_reference_needed"
     REMINDER = "reminder"
+    DIGEST = "digest"
 
     @property
     def file_name(self) -> str:

@@ -122,6 +122,7 @@ class Party(Model):
     ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
         "intake.Ticket", related_name="parties", on_delete=fields.CASCADE
     )
+    ticket_id: int  # the column behind `ticket`, set by tortoise
     role = fields.CharEnumField(PartyRole, max_length=16)
     email = fields.CharField(max_length=320)
     name = fields.CharField(max_length=200, default="")

@@ -1,4 +1,11 @@
-"""A team member's reply on a case: relayed to the reporter, or a command, or refused.
+"""A team member's mail on a case: the team's discussion, a command, a message to the reporter,
+or refused.
+
+Two doors, as Request Tracker keeps comment apart from correspond: a plain reply to anything
+Intake sent the member stays in the team (recorded on the case, copied to the other members on
+it); only `#reply` on the first line, or mail to the member's reporter door (a signed address of
+its own, printed at the top of every email to them), reaches the reporter. So an autoresponder or
+a remark thought aloud can only ever reach the team.
 
 Accepted only with the member's own valid reply token for this case and, where the receiving
 server added Authentication-Results, a DMARC or aligned DKIM pass. The reporter receives only what
@@ -15,7 +22,7 @@ from intake.conduct.commands import CommandContext, parse_command, run_command
 from intake.conduct.mailing import mail_party, mail_team
 from intake.conduct.notes import note
 from intake.conduct.parties import reporter_party
-from intake.conduct.replies import command_answers_capped
+from intake.conduct.replies import command_answers_capped, team_copies_capped
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.engine.link import Via
 from intake.mail.authentication import authentication_problem
@@ -27,6 +34,7 @@ from intake.store.models import (
     OutboundMessage,
     Outcome,
     Party,
+    PartyRole,
     TeamMember,
     Ticket,
     TicketEvent,
@@ -39,10 +47,7 @@ async def _tell_member(
 ) -> None:
     """Answer the member about their mail, unless that mail answers one of these answers (an
     autoresponder that sets no header would otherwise loop) or they had many today."""
-    if (
-        await _answers_a_confirmation(context)
-        or await command_answers_capped(party, context.now)
-    ):
+    if await _answers_a_confirmation(context) or await command_answers_capped(party, context.now):
         await note(context.settings, ticket, f"Not told to {party.email} (loop guard): {result}")
         return
     await mail_party(
@@ -76,15 +81,21 @@ async def _why_not_relay(context: HandlerContext, ticket: Ticket, party: Party, 
             f"It contains a team address ({', '.join(addresses)}), perhaps in a signature; the"
             " reporter must never see one. Remove it and send your reply again."
         )
+    if await _repeats_previous(context, ticket, party, text):
+        return "It repeats your previous message word for word (an autoresponder?)."
+    return ""
+
+
+async def _repeats_previous(
+    context: HandlerContext, ticket: Ticket, party: Party, text: str
+) -> bool:
     previous = (
         await TicketEvent.filter(ticket=ticket, party=party, kind=EventKind.INBOUND)
         .exclude(inbound_id=context.inbound.id)
         .order_by("-id")
         .first()
     )
-    if previous is not None and previous.body.strip() == text.strip():
-        return "It repeats your previous message word for word (an autoresponder?)."
-    return ""
+    return previous is not None and previous.body.strip() == text.strip()
 
 
 async def _keep_internal(
@@ -110,23 +121,41 @@ async def _keep_internal(
     )
 
 
+async def _recipient(ticket: Ticket, wanted: str) -> tuple[Party | None, str]:
+    """Whom `#reply <wanted>` writes to: the reporter (nothing, or "reporter"), else the case's
+    party with that address or role (reported, witness, other); and why not, when nobody."""
+    wanted = wanted.strip().lower()
+    if wanted in ("", "reporter"):
+        reporter = await reporter_party(ticket)
+        why = "This case has no address to answer: the report came without a usable sender address."
+        return reporter, "" if reporter else why
+    parties = Party.filter(ticket=ticket, excluded=False).exclude(role=PartyRole.TEAM)
+    by_role = wanted in {role.value for role in PartyRole}
+    found = await (parties.filter(role=wanted) if by_role else parties.filter(email=wanted)).first()
+    if found is None:
+        return None, f"#reply {wanted}: nobody on this case has that address or role."
+    return found, ""
+
+
 async def _relay(
-    context: HandlerContext, ticket: Ticket, party: Party, member: TeamMember, text: str
+    context: HandlerContext,
+    ticket: Ticket,
+    party: Party,
+    member: TeamMember,
+    text: str,
+    to: str = "",
 ) -> HandlerResult:
+    """What the member wrote, sent from the team's address to the reporter (or, with `to`, the
+    party `#reply` names)."""
     refusal = await _why_not_relay(context, ticket, party, text)
-    if refusal:
+    recipient: Party | None = None
+    if not refusal:
+        recipient, refusal = await _recipient(ticket, to)
+    if refusal or recipient is None:
         await _keep_internal(context, ticket, party, text, refusal)
         return HandlerResult(Outcome.APPENDED_INTERNAL, f"not relayed: {refusal}", ticket)
-    reporter = await reporter_party(ticket)
-    if reporter is None:
-        await _keep_internal(
-            context,
-            ticket,
-            party,
-            text,
-            "This case has no address to answer: the report came without a usable sender address.",
-        )
-        return HandlerResult(Outcome.APPENDED_INTERNAL, "no reporter address to relay to", ticket)
+    reporter = recipient
+    whom = "the reporter" if reporter.role == PartyRole.REPORTER else f"the {reporter.role}"
     event = await TicketEvent.create(
         ticket=ticket,
         kind=EventKind.INBOUND,
@@ -148,21 +177,22 @@ async def _relay(
         internal=False,
         auto_submitted=None,  # a person wrote it
         attachments=relayed,
-        record_as=f"{member.name}'s reply relayed to the reporter ({reporter.email})",
+        record_as=f"{member.name}'s reply relayed to {whom} ({reporter.email})",
     )
-    await _after_first_response(context, ticket)
+    if reporter.role == PartyRole.REPORTER:
+        await _after_first_response(context, ticket)
     await mail_team(
         context.settings,
         ticket,
         TemplateName.CASE_UPDATE,
         {
-            "headline": f"{member.name} answered the reporter",
-            "event": f"{member.name} wrote to the reporter.",
+            "headline": f"{member.name} answered {whom}",
+            "event": f"{member.name} wrote to {whom}.",
             "text": text,
         },
         author=member.email,
     )
-    reason = f"{context.verdict.reason}; relayed to the reporter of {ticket.ref}"
+    reason = f"{context.verdict.reason}; relayed to {whom} of {ticket.ref}"
     if any(a.dropped for a in attachments):
         left_out = ", ".join(str(a.name) for a in attachments if a.dropped)
         await _tell_member(
@@ -171,7 +201,7 @@ async def _relay(
             party,
             "attachments left out",
             False,
-            f"Your reply was sent to the reporter without these attachments, which are over"
+            f"Your reply was sent to {whom} without these attachments, which are over"
             f" the limits: {left_out}.",
         )
         reason += f"; attachments over the limits not relayed: {left_out}"
@@ -231,6 +261,11 @@ async def handle_team_reply(context: HandlerContext) -> HandlerResult:
         return HandlerResult(Outcome.APPENDED_INTERNAL, reason, ticket)
 
     command = parse_command(text)
+    if command is not None and command.name == "reply":
+        if not command.body:
+            await _keep_internal(context, ticket, party, text, "#reply had nothing after it.")
+            return HandlerResult(Outcome.APPENDED_INTERNAL, "#reply without text", ticket)
+        return await _relay(context, ticket, party, member, command.body, to=command.args)
     if command is not None:
         result = await run_command(
             CommandContext(context.settings, ticket, member, context.now), command
@@ -244,4 +279,43 @@ async def handle_team_reply(context: HandlerContext) -> HandlerResult:
     if not text:
         await _keep_internal(context, ticket, party, text, "Your reply had no new text.")
         return HandlerResult(Outcome.APPENDED_INTERNAL, "an empty team reply", ticket)
-    return await _relay(context, ticket, party, member, text)
+    if context.link.door:
+        return await _relay(context, ticket, party, member, text)
+    return await _discuss(context, ticket, party, member, text)
+
+
+async def _discuss(
+    context: HandlerContext, ticket: Ticket, party: Party, member: TeamMember, text: str
+) -> HandlerResult:
+    """A plain reply: the team's discussion. Recorded on the case and copied to the other members
+    on it; never sent to a reporter or any other party. A text the member already sent word for
+    word (an autoresponder answering a copy) is recorded but not copied again, and copies stop at
+    a daily cap, so autoresponders that set no header cannot keep a case busy."""
+    repeated = await _repeats_previous(context, ticket, party, text)
+    event = await TicketEvent.create(
+        ticket=ticket,
+        kind=EventKind.INBOUND,
+        author=member.email,
+        body=db_text(text),
+        internal=True,
+        inbound=context.inbound,
+        party=party,
+    )
+    await store_attachments(context.settings, context.message, context.inbound, ticket, event)
+    reason = f"{context.verdict.reason}; to the team on {ticket.ref}"
+    if repeated:
+        return HandlerResult(Outcome.APPENDED_INTERNAL, f"{reason}; a repeat: not copied", ticket)
+    if await team_copies_capped(ticket, context.now):
+        return HandlerResult(
+            Outcome.APPENDED_INTERNAL, f"{reason}; not copied: the daily cap is reached", ticket
+        )
+    copied = await mail_team(
+        context.settings,
+        ticket,
+        TemplateName.TEAM_DISCUSSION,
+        {"author_name": member.name, "text": text},
+        author=member.email,
+        on_case=True,
+    )
+    copies = f"copied to {', '.join(copied)}" if copied else "nobody else is on the case"
+    return HandlerResult(Outcome.APPENDED_INTERNAL, f"{reason}; {copies}", ticket)

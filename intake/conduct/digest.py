@@ -1,0 +1,156 @@
+"""The digest: an overview of open cases by email, for a team without a shell.
+
+Every `[digest] every` (default weekly), each member is sent the open cases they hold or are on,
+and each lead every open case they are not excluded from: reference, kind, urgency, status,
+holder, age, next deadline and last activity. Never report text, never a reporter's address:
+digests are skimmed on phones and forwarded. `#digest` sends one at once; `intake digest
+--dry-run` prints what would be sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from intake.engine.compose import Recipient, queue_email
+from intake.mail.sanitize import human_duration
+from intake.settings.schema import Settings
+from intake.settings.templates import TemplateName
+from intake.store.models import (
+    DECIDED,
+    OutboundMessage,
+    Party,
+    PartyRole,
+    TeamMember,
+    Ticket,
+    TicketEvent,
+)
+
+TIME = "%Y-%m-%d %H:%M UTC"
+
+
+@dataclass(frozen=True)
+class DigestRow:
+    ref: str
+    kind: str
+    urgent: bool
+    status: str
+    holder: str
+    age: str
+    next_deadline: str
+    last_activity: str
+
+    def line(self) -> str:
+        urgent = "URGENT " if self.urgent else ""
+        return (
+            f"{self.ref}  {urgent}{self.kind}, {self.status}, held by {self.holder}, open"
+            f" {self.age}; next: {self.next_deadline}; last activity {self.last_activity}"
+        )
+
+
+@dataclass(frozen=True)
+class Digest:
+    member: TeamMember
+    rows: list[DigestRow]
+
+
+def _next_deadline(settings: Settings, ticket: Ticket) -> str:
+    if ticket.first_response_at is None and ticket.kind != "general":
+        due = ticket.created_at + settings.deadlines.first_response_for(ticket.urgent)
+        return f"first response due {due.strftime(TIME)}"
+    if ticket.resolution_ends_at is not None:
+        return f"temporary measure ends {ticket.resolution_ends_at.strftime(TIME)}"
+    every = human_duration(settings.deadlines.reporter_update)
+    return f"an update to the reporter at least every {every}"
+
+
+def _is_lead(settings: Settings, member: TeamMember) -> bool:
+    configured = settings.member(member.email)
+    return configured is not None and configured.is_lead
+
+
+async def _cases_for(settings: Settings, member: TeamMember) -> list[Ticket]:
+    """The open cases this member may see in a digest: all not excluding them for a lead; those
+    they hold or are on for anyone else."""
+    open_cases = Ticket.exclude(status__in=DECIDED)
+    excluded = await Party.filter(email=member.email, excluded=True).values_list(
+        "ticket_id", flat=True
+    )
+    if _is_lead(settings, member):
+        chosen = open_cases
+    else:
+        on = await Party.filter(
+            email=member.email, role=PartyRole.TEAM, excluded=False
+        ).values_list("ticket_id", flat=True)
+        chosen = open_cases.filter(Q(id__in=list(on)) | Q(assignee_id=member.id))
+    return await chosen.exclude(id__in=list(excluded)).prefetch_related("assignee").order_by("id")
+
+
+async def _row(settings: Settings, ticket: Ticket, now: datetime) -> DigestRow:
+    latest = await TicketEvent.filter(ticket=ticket).order_by("-id").first()
+    last = latest.created_at if latest is not None else ticket.created_at
+    return DigestRow(
+        ref=ticket.ref,
+        kind=ticket.kind,
+        urgent=ticket.urgent,
+        status=str(ticket.status),
+        holder=ticket.assignee.name if ticket.assignee else "nobody",
+        age=human_duration(now - ticket.created_at),
+        next_deadline=_next_deadline(settings, ticket),
+        last_activity=last.strftime(TIME),
+    )
+
+
+async def digest_for(settings: Settings, member: TeamMember, now: datetime) -> Digest:
+    cases = await _cases_for(settings, member)
+    return Digest(member, [await _row(settings, ticket, now) for ticket in cases])
+
+
+async def send_digest(settings: Settings, digest: Digest, now: datetime) -> OutboundMessage:
+    member = digest.member
+    return await queue_email(
+        settings,
+        template=TemplateName.DIGEST,
+        to=[Recipient(member.email, member.name)],
+        context={
+            "organisation": settings.organisation.model_dump(),
+            "member_name": member.name,
+            "date": now.strftime("%Y-%m-%d"),
+            "rows": [row.line() for row in digest.rows],
+            "lead": _is_lead(settings, member),
+        },
+        auto_submitted="auto-generated",
+    )
+
+
+async def due_digests(settings: Settings, now: datetime) -> list[Digest]:
+    """The digests due at `now`: for every active member with open cases to show who had none in
+    the last `[digest] every`."""
+    if not settings.digest.enabled:
+        return []
+    recent = await OutboundMessage.filter(
+        kind=TemplateName.DIGEST, created_at__gt=now - settings.digest.every
+    ).values_list("recipients", flat=True)
+    sent = {str(address) for recipients in recent for address in (recipients or [])}
+    digests = []
+    for member in await TeamMember.filter(active=True).order_by("id"):
+        if member.email in sent:
+            continue
+        digest = await digest_for(settings, member, now)
+        if digest.rows:
+            digests.append(digest)
+    return digests
+
+
+async def run_digests(settings: Settings, now: datetime) -> list[str]:
+    """Send the digests that are due, in one transaction; one line per email. The daemon's
+    deadlines job and `intake poll` run it after the deadline reminders."""
+    lines = []
+    async with in_transaction():
+        for digest in await due_digests(settings, now):
+            await send_digest(settings, digest, now)
+            lines.append(f"digest of {len(digest.rows)} open case(s) sent to {digest.member.email}")
+    return lines

@@ -147,6 +147,11 @@ CASES: dict[str, Case] = {
         MailKind.RETALIATION,
         "body contains 'because I reported' (en)",
     ),
+    "digest_reply": Case(
+        make_mail(headers={"In-Reply-To": "<intake.digest.0f1e@example.org>"}),
+        MailKind.DIGEST_REPLY,
+        "a reply to a digest",
+    ),
     "report": Case(make_mail(), MailKind.REPORT, "new mail from a person"),
 }
 

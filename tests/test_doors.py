@@ -5,17 +5,20 @@ aiosmtpd."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from intake.conduct.digest import run_digests
 from intake.runtime.cycle import running
-from intake.store.models import InboundMessage, TicketEvent
+from intake.store.models import InboundMessage, Ticket, TicketEvent
+from intake.transport.delivery import deliver_once
 from tests.mailroom import Mailroom, door, open_case, reply, reply_to, to_only
 from tests.servers import Dovecot, SmtpSink
-from tests.support import settings_from
+from tests.support import make_mail, settings_from
 
 SAM = "sam@example.net"
 BOB = "bob@example.org"  # on duty in the test roster: he is assigned
@@ -116,16 +119,20 @@ async def test_a_reporter_door_used_by_anyone_but_its_member_is_refused(
         assert (await team_room.last_outcome()).outcome == "rejected_forged_token", sender
 
 
+@pytest.mark.parametrize("answers", ["reply-to", "from"])
 async def test_a_members_headerless_out_of_office_reaches_nobody_outside_the_team(
-    team_room: Mailroom,
+    team_room: Mailroom, answers: str
 ) -> None:
+    """An autoresponder answers the Reply-To (an internal door) or From (info@ itself)."""
     _, notice = await opened(team_room)
-    out_of_office = reply(notice, BOB, "I am on holiday until 3 January.")  # no header says so
+    to = reply_to(notice) if answers == "reply-to" else "info@example.org"
+    out_of_office = reply(notice, BOB, "I am on holiday until 3 January.", to=to)
 
     sent = await team_room.send(out_of_office)
 
     assert SAM not in addressed(sent)
     assert addressed(sent) <= {ALICE, BOB}
+    assert (await team_room.last_outcome()).outcome == "appended_internal"
 
 
 async def test_two_headerless_autoresponders_on_one_case_die_out(team_room: Mailroom) -> None:
@@ -142,6 +149,73 @@ async def test_two_headerless_autoresponders_on_one_case_die_out(team_room: Mail
         pending += [(m, to) for m in sent for to in addressed([m]) if to in away]
 
     assert not pending
-    assert exchanged <= 4
+    assert exchanged <= 3
     outcomes = await InboundMessage.filter(outcome="relayed").count()
     assert outcomes == 0
+
+
+async def test_reply_to_a_role_reaches_that_party_and_never_a_team_member(
+    team_room: Mailroom,
+) -> None:
+    _, notice = await opened(team_room)
+    await team_room.send(reply(notice, BOB, "#contact max@example.com witness\nDid you see it?"))
+
+    sent = await team_room.send(reply(notice, BOB, "#reply witness\nWhen was that, exactly?"))
+    assert addressed(sent) >= {"max@example.com"} and SAM not in addressed(sent)
+    assert "When was that, exactly?" in to_only(sent, "max@example.com").get_content()
+
+    sent = await team_room.send(reply(notice, BOB, f"#reply {ALICE}\nFor your eyes."))
+    assert addressed(sent) == {BOB}  # refused, and Bob is told why
+    assert "nobody on this case has that address or role" in sent[0].get_content()
+
+
+async def test_a_reply_meant_for_the_reporter_can_be_sent_again_with_reply(
+    team_room: Mailroom,
+) -> None:
+    _, notice = await opened(team_room)
+    await team_room.send(reply(notice, BOB, "Could you tell us more?"))  # to the team only
+    sent = await team_room.send(reply(notice, BOB, "#reply\nCould you tell us more?"))
+    assert "Could you tell us more?" in to_only(sent, SAM).get_content()
+
+
+async def test_a_relay_carrying_a_reply_address_is_refused(team_room: Mailroom) -> None:
+    _, notice = await opened(team_room)
+    pasted = f"Write to me at {door(notice)} any time."
+    sent = await team_room.send(reply(notice, BOB, pasted, to=door(notice)))
+    assert addressed(sent) == {BOB}
+    assert "reply addresses" in sent[0].get_content()
+
+
+async def test_an_excluded_member_never_gets_a_copy_of_the_discussion(
+    imap_config: dict[str, Any], dovecot: Dovecot, sink: SmtpSink, folder: str, tmp_path: Path
+) -> None:
+    imap_config["conversations"] = {"copy_leads": True}
+    settings = settings_from(tmp_path, imap_config)
+    async with running(settings):
+        room = Mailroom(settings, dovecot, sink, folder)
+        sent = await room.send(make_mail(body="Alice Lead laughed when Max insulted me."))
+        notice = to_only(sent, BOB)
+        sent = await room.send(reply(notice, BOB, "Alice is named: careful."))
+        assert ALICE not in addressed(sent) and SAM not in addressed(sent)
+        assert addressed(sent) == {BOB}  # told that nobody else was sent it
+        assert "nobody was sent it" in sent[0].get_content()
+
+
+async def test_a_reply_to_a_digest_is_recorded_and_never_a_case(team_room: Mailroom) -> None:
+    await opened(team_room)
+    await run_digests(team_room.settings, datetime.now(UTC))
+    await deliver_once(team_room.settings)
+    [digest] = [
+        m.parsed()
+        for m in team_room.sink.messages
+        if str(m.parsed()["Subject"]).startswith("Open cases") and BOB in str(m.parsed()["To"])
+    ]
+    cases = await Ticket.all().count()
+
+    sent = await team_room.send(
+        reply(digest, BOB, "I am away until Monday.", to="info@example.org")
+    )
+
+    assert (await team_room.last_outcome()).outcome == "ignored_digest_reply"
+    assert await Ticket.all().count() == cases
+    assert [m for m in sent if not str(m["Subject"]).startswith("Open cases")] == []

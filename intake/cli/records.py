@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import click
 from rich.markup import escape
+from tortoise.transactions import in_transaction
 
 from intake.cli import views
 from intake.cli.common import (
@@ -219,11 +220,14 @@ def digest(ctx: click.Context, dry_run: bool) -> None:
     async def go(settings: Settings) -> list[tuple[str, list[str]]]:
         now = datetime.now(UTC)
         shown = []
-        for member in await TeamMember.filter(active=True).order_by("id"):
-            overview = await digest_for(settings, member, now)
-            if not dry_run:
-                await send_digest(settings, overview, now)
-            shown.append((member.email, [row.line() for row in overview.rows]))
+        async with in_transaction():
+            for member in await TeamMember.filter(active=True).order_by("id"):
+                overview = await digest_for(settings, member, now)
+                if not overview.rows:
+                    continue  # nothing open for them: no empty digest
+                if not dry_run:
+                    await send_digest(settings, overview, now)
+                shown.append((member.email, [row.line() for row in overview.rows]))
         return shown
 
     for email, rows in with_database(ctx, go):

@@ -367,6 +367,6 @@ COMMANDS: Mapping[str, Executor] = {
 async def run_command(context: CommandContext, command: Command) -> CommandResult:
     executor = COMMANDS.get(command.name)
     if executor is None:
-        known = ", ".join(f"#{name}" for name in COMMANDS)
+        known = ", ".join(f"#{name}" for name in ("reply", *COMMANDS))
         return CommandResult(False, f"#{command.name} is not a command. The commands: {known}.")
     return await executor(context, command)

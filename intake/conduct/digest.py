@@ -15,7 +15,7 @@ from datetime import datetime
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from intake.engine.compose import Recipient, queue_email
+from intake.engine.compose import Recipient, new_message_id, queue_email
 from intake.mail.sanitize import human_duration
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
@@ -30,6 +30,11 @@ from intake.store.models import (
 )
 
 TIME = "%Y-%m-%d %H:%M UTC"
+DIGEST_TAG = "digest"  # in the digests' Message-IDs, so that a reply to one is recognised
+
+
+def answers_a_digest(in_reply_to: tuple[str, ...], references: tuple[str, ...]) -> bool:
+    return any(f"<intake.{DIGEST_TAG}." in value for value in (*in_reply_to, *references))
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,6 @@ def _next_deadline(settings: Settings, ticket: Ticket) -> str:
     if ticket.first_response_at is None and ticket.kind != "general":
         due = ticket.created_at + settings.deadlines.first_response_for(ticket.urgent)
         return f"first response due {due.strftime(TIME)}"
-    if ticket.resolution_ends_at is not None:
-        return f"temporary measure ends {ticket.resolution_ends_at.strftime(TIME)}"
     every = human_duration(settings.deadlines.reporter_update)
     return f"an update to the reporter at least every {every}"
 
@@ -123,6 +126,7 @@ async def send_digest(settings: Settings, digest: Digest, now: datetime) -> Outb
             "lead": _is_lead(settings, member),
         },
         auto_submitted="auto-generated",
+        message_id=new_message_id(settings, DIGEST_TAG),
     )
 
 

@@ -16,6 +16,7 @@ class MailKind(StrEnum):
     EXCLUDED = "excluded"
     TEAM_REPLY = "team_reply"
     FOLLOWUP = "followup"
+    DIGEST_REPLY = "digest_reply"
     APPEAL = CaseKind.APPEAL.value
     RETALIATION = CaseKind.RETALIATION.value
     GENERAL = CaseKind.GENERAL.value

@@ -17,7 +17,7 @@ from intake.engine.tokens import tokens_in
 from intake.mail.headers import Address
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
-from intake.store.models import OutboundMessage, Party, Ticket
+from intake.store.models import EventKind, OutboundMessage, Party, PartyRole, Ticket, TicketEvent
 
 
 def own_or_team_address(settings: Settings, address: str) -> bool:
@@ -33,16 +33,25 @@ async def sent_today(party: Party, template: TemplateName, now: datetime) -> int
     ).count()
 
 
-# Copies of the team's discussion on one case a day: far above any team's pace, and a stop for
-# autoresponders that set no header and answer each other's copies.
-TEAM_COPIES_PER_CASE_PER_DAY = 30
+# Entries of the team's discussion on one case copied a day: far above any team's pace, and a
+# stop for autoresponders that set no header and answer each other's copies.
+TEAM_ENTRIES_PER_CASE_PER_DAY = 30
 
 
-async def team_copies_capped(ticket: Ticket, now: datetime) -> bool:
-    copies = await OutboundMessage.filter(
-        ticket=ticket, kind=TemplateName.TEAM_DISCUSSION, created_at__gte=now - timedelta(days=1)
-    ).count()
-    return copies >= TEAM_COPIES_PER_CASE_PER_DAY
+async def team_copies_capped(ticket: Ticket, now: datetime, entry: TicketEvent) -> bool:
+    """Whether the case's team discussion had its entries for today before `entry`."""
+    earlier = await (
+        TicketEvent.filter(
+            ticket=ticket,
+            kind=EventKind.INBOUND,
+            internal=True,
+            party__role=PartyRole.TEAM,
+            created_at__gte=now - timedelta(days=1),
+        )
+        .exclude(id=entry.id)
+        .count()
+    )
+    return earlier >= TEAM_ENTRIES_PER_CASE_PER_DAY
 
 
 # Answers to one member's commands on one case a day: far above any person's pace.

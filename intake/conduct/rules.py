@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from intake.conduct.digest import answers_a_digest
 from intake.conduct.kinds import MailKind
 from intake.engine.contract import Verdict
 from intake.engine.link import CaseLink
@@ -120,6 +121,16 @@ def rule_kind_phrases(
     return _kind_verdict(message, link, context, kinds, "kind_phrases")
 
 
+def rule_digest_reply(
+    message: ParsedMessage, link: CaseLink | None, __: RuleContext
+) -> Verdict | None:
+    """A reply to a digest (a person's or an autoresponder's) belongs to no case: it is never
+    a report, which would carry the quoted overview into a new case."""
+    if link is None and answers_a_digest(message.in_reply_to, message.references):
+        return Verdict(MailKind.DIGEST_REPLY, "a reply to a digest", "digest_reply")
+    return None
+
+
 def rule_report(_: ParsedMessage, __: CaseLink | None, ___: RuleContext) -> Verdict | None:
     return Verdict(MailKind.REPORT, "new mail from a person", "report")
 
@@ -128,6 +139,7 @@ CASE_RULES: Mapping[str, CaseRule] = {
     "forged_token": rule_forged_token,
     "excluded": rule_excluded,
     "team_reply": rule_team_reply,
+    "digest_reply": rule_digest_reply,
     "appeal": rule_appeal,
     "followup": rule_followup,
     "kind_phrases": rule_kind_phrases,

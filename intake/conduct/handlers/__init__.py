@@ -9,6 +9,7 @@ from enum import StrEnum
 from functools import partial
 
 from intake.conduct.handlers.appeal import handle_appeal
+from intake.conduct.handlers.digest_reply import handle_digest_reply
 from intake.conduct.handlers.followup import handle_followup
 from intake.conduct.handlers.general import handle_general
 from intake.conduct.handlers.refused import handle_refused
@@ -24,6 +25,7 @@ CASE_HANDLERS: Mapping[StrEnum, Handler] = {
     MailKind.EXCLUDED: handle_refused,
     MailKind.TEAM_REPLY: handle_team_reply,
     MailKind.FOLLOWUP: handle_followup,
+    MailKind.DIGEST_REPLY: handle_digest_reply,
     MailKind.APPEAL: handle_appeal,
     MailKind.RETALIATION: handle_report,
     MailKind.GENERAL: handle_general,

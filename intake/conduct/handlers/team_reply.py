@@ -25,6 +25,7 @@ from intake.conduct.parties import reporter_party
 from intake.conduct.replies import command_answers_capped, team_copies_capped
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.engine.link import Via
+from intake.engine.tokens import tokens_in
 from intake.mail.authentication import authentication_problem
 from intake.mail.quotes import reply_text
 from intake.mail.sanitize import db_text, header_text
@@ -81,20 +82,25 @@ async def _why_not_relay(context: HandlerContext, ticket: Ticket, party: Party, 
             f"It contains a team address ({', '.join(addresses)}), perhaps in a signature; the"
             " reporter must never see one. Remove it and send your reply again."
         )
-    if await _repeats_previous(context, ticket, party, text):
+    if tokens_in(context.settings, text):
+        return (
+            "It contains one of Intake's reply addresses (your reporter door, perhaps, pasted or"
+            " quoted); nobody outside the team may see one. Remove it and send your reply again."
+        )
+    if await _repeats_previous(context, ticket, party, text, relayed_only=True):
         return "It repeats your previous message word for word (an autoresponder?)."
     return ""
 
 
 async def _repeats_previous(
-    context: HandlerContext, ticket: Ticket, party: Party, text: str
+    context: HandlerContext, ticket: Ticket, party: Party, text: str, *, relayed_only: bool = False
 ) -> bool:
-    previous = (
-        await TicketEvent.filter(ticket=ticket, party=party, kind=EventKind.INBOUND)
-        .exclude(inbound_id=context.inbound.id)
-        .order_by("-id")
-        .first()
-    )
+    """The member's previous message on the case (`relayed_only`: the previous one sent on to
+    someone) said the same, word for word: an autoresponder, most likely."""
+    entries = TicketEvent.filter(ticket=ticket, party=party, kind=EventKind.INBOUND)
+    if relayed_only:
+        entries = entries.filter(internal=False)
+    previous = await entries.exclude(inbound_id=context.inbound.id).order_by("-id").first()
     return previous is not None and previous.body.strip() == text.strip()
 
 
@@ -131,10 +137,12 @@ async def _recipient(ticket: Ticket, wanted: str) -> tuple[Party | None, str]:
         return reporter, "" if reporter else why
     parties = Party.filter(ticket=ticket, excluded=False).exclude(role=PartyRole.TEAM)
     by_role = wanted in {role.value for role in PartyRole}
-    found = await (parties.filter(role=wanted) if by_role else parties.filter(email=wanted)).first()
-    if found is None:
+    matching = await (parties.filter(role=wanted) if by_role else parties.filter(email=wanted))
+    if not matching:
         return None, f"#reply {wanted}: nobody on this case has that address or role."
-    return found, ""
+    if len(matching) > 1:
+        return None, f"#reply {wanted}: several parties on this case have it; name the address."
+    return matching[0], ""
 
 
 async def _relay(
@@ -255,7 +263,8 @@ async def handle_team_reply(context: HandlerContext) -> HandlerResult:
             text,
             "Your message reached the case without your reply"
             " address (found by its references or subject), so it was neither sent to the"
-            " reporter nor read for commands. To answer, reply to an email Intake sent you.",
+            " reporter nor read for commands. To act on the case, reply to an email Intake sent"
+            " you; to answer the reporter, start with #reply or write to your reporter door.",
         )
         reason = f"{context.verdict.reason}; no reply token: kept internal, not relayed"
         return HandlerResult(Outcome.APPENDED_INTERNAL, reason, ticket)
@@ -284,6 +293,12 @@ async def handle_team_reply(context: HandlerContext) -> HandlerResult:
     return await _discuss(context, ticket, party, member, text)
 
 
+KEPT = (
+    "Your reply is kept on the case for the team; the reporter has not seen it. To answer the"
+    " reporter, start your reply with #reply or write to your reporter door."
+)
+
+
 async def _discuss(
     context: HandlerContext, ticket: Ticket, party: Party, member: TeamMember, text: str
 ) -> HandlerResult:
@@ -305,7 +320,10 @@ async def _discuss(
     reason = f"{context.verdict.reason}; to the team on {ticket.ref}"
     if repeated:
         return HandlerResult(Outcome.APPENDED_INTERNAL, f"{reason}; a repeat: not copied", ticket)
-    if await team_copies_capped(ticket, context.now):
+    if await team_copies_capped(ticket, context.now, event):
+        why = "Not copied to the team: the case's daily cap of team discussion is reached."
+        await note(context.settings, ticket, f"{member.name}'s entry was recorded. {why}")
+        await _tell_member(context, ticket, party, "not copied", False, f"{why} {KEPT}")
         return HandlerResult(
             Outcome.APPENDED_INTERNAL, f"{reason}; not copied: the daily cap is reached", ticket
         )
@@ -317,5 +335,12 @@ async def _discuss(
         author=member.email,
         on_case=True,
     )
-    copies = f"copied to {', '.join(copied)}" if copied else "nobody else is on the case"
-    return HandlerResult(Outcome.APPENDED_INTERNAL, f"{reason}; {copies}", ticket)
+    if not copied:
+        alone = "Nobody else on the team is on this case, so nobody was sent it."
+        await _tell_member(context, ticket, party, "kept for the team", True, f"{alone} {KEPT}")
+        return HandlerResult(
+            Outcome.APPENDED_INTERNAL, f"{reason}; nobody else is on the case", ticket
+        )
+    return HandlerResult(
+        Outcome.APPENDED_INTERNAL, f"{reason}; copied to {', '.join(copied)}", ticket
+    )

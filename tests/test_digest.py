@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from intake.conduct.digest import due_digests, run_digests
-from intake.store.models import OutboundMessage, Ticket, TicketStatus
+from intake.conduct.digest import digest_for, due_digests, run_digests
+from intake.settings.schema import Settings
+from intake.store.models import InboundMessage, OutboundMessage, TeamMember, Ticket, TicketStatus
 from tests.mailroom import Mailroom, reply, to_only
 from tests.support import intake, make_mail
 
@@ -73,3 +74,22 @@ async def test_intake_digest_dry_run_prints_and_sends_nothing(mailroom: Mailroom
     assert f"{BOB}: 1 open case(s), would be sent" in result.stdout
     assert ticket.ref in result.stdout
     assert await OutboundMessage.filter(kind="digest").count() == 0
+
+
+async def test_a_case_imported_quietly_owes_no_deadline_in_the_digest(db: Settings) -> None:
+    ticket = await Ticket.create(ref="COC-2026-0007", kind="report", reporter_email="")
+    await InboundMessage.create(
+        raw_bytes=b"Subject: old\n\nold mail\n",
+        size=20,
+        sha256="1" * 64,
+        mailbox="test",
+        folder="INBOX",
+        ticket=ticket,
+        quiet=True,
+    )
+    [alice] = await TeamMember.filter(email=ALICE)
+
+    digest = await digest_for(db, alice, datetime.now(UTC))
+
+    [row] = digest.rows
+    assert row.next_deadline.startswith("none: imported")

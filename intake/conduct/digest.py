@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from intake.engine.compose import Recipient, new_message_id, queue_email
 from intake.mail.sanitize import human_duration
+from intake.settings.policy import CaseKind
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
 from intake.store.models import (
     DECIDED,
+    InboundMessage,
     OutboundMessage,
     Party,
     PartyRole,
@@ -62,8 +65,11 @@ class Digest:
     rows: list[DigestRow]
 
 
-def _next_deadline(settings: Settings, ticket: Ticket) -> str:
-    if ticket.first_response_at is None and ticket.kind != "general":
+def _next_deadline(settings: Settings, ticket: Ticket, imported: bool) -> str:
+    """What the deadlines job will next ask of the case; an imported one it leaves alone."""
+    if imported:
+        return "none: imported by intake backfill --no-replies"
+    if ticket.first_response_at is None and ticket.kind != CaseKind.GENERAL:
         due = ticket.created_at + settings.deadlines.first_response_for(ticket.urgent)
         return f"first response due {due.strftime(TIME)}"
     every = human_duration(settings.deadlines.reporter_update)
@@ -92,7 +98,7 @@ async def _cases_for(settings: Settings, member: TeamMember) -> list[Ticket]:
     return await chosen.exclude(id__in=list(excluded)).prefetch_related("assignee").order_by("id")
 
 
-async def _row(settings: Settings, ticket: Ticket, now: datetime) -> DigestRow:
+async def _row(settings: Settings, ticket: Ticket, now: datetime, imported: bool) -> DigestRow:
     latest = await TicketEvent.filter(ticket=ticket).order_by("-id").first()
     last = latest.created_at if latest is not None else ticket.created_at
     return DigestRow(
@@ -102,14 +108,20 @@ async def _row(settings: Settings, ticket: Ticket, now: datetime) -> DigestRow:
         status=str(ticket.status),
         holder=ticket.assignee.name if ticket.assignee else "nobody",
         age=human_duration(now - ticket.created_at),
-        next_deadline=_next_deadline(settings, ticket),
+        next_deadline=_next_deadline(settings, ticket, imported),
         last_activity=last.strftime(TIME),
     )
 
 
 async def digest_for(settings: Settings, member: TeamMember, now: datetime) -> Digest:
     cases = await _cases_for(settings, member)
-    return Digest(member, [await _row(settings, ticket, now) for ticket in cases])
+    rows = await InboundMessage.filter(
+        quiet=True, ticket_id__in=[ticket.id for ticket in cases]
+    ).values_list("ticket_id", flat=True)
+    imported = {int(cast(int, row)) for row in rows}
+    return Digest(
+        member, [await _row(settings, ticket, now, ticket.id in imported) for ticket in cases]
+    )
 
 
 async def send_digest(settings: Settings, digest: Digest, now: datetime) -> OutboundMessage:

@@ -147,10 +147,11 @@ CASES: dict[str, Case] = {
         MailKind.RETALIATION,
         "body contains 'because I reported' (en)",
     ),
-    "digest_reply": Case(
-        make_mail(headers={"In-Reply-To": "<intake.digest.0f1e@example.org>"}),
-        MailKind.DIGEST_REPLY,
-        "a reply to a digest",
+    "notice_reply": Case(
+        make_mail(),
+        MailKind.NOTICE_REPLY,
+        "a reply to Intake's mail about no case",
+        CaseLink(ticket=None, via=Via.MESSAGE_ID, notice=True),
     ),
     "report": Case(make_mail(), MailKind.REPORT, "new mail from a person"),
 }

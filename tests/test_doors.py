@@ -216,6 +216,6 @@ async def test_a_reply_to_a_digest_is_recorded_and_never_a_case(team_room: Mailr
         reply(digest, BOB, "I am away until Monday.", to="info@example.org")
     )
 
-    assert (await team_room.last_outcome()).outcome == "ignored_digest_reply"
+    assert (await team_room.last_outcome()).outcome == "ignored_notice_reply"
     assert await Ticket.all().count() == cases
     assert [m for m in sent if not str(m["Subject"]).startswith("Open cases")] == []

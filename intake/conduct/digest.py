@@ -16,7 +16,7 @@ from typing import cast
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from intake.engine.compose import Recipient, new_message_id, queue_email
+from intake.engine.compose import Recipient, queue_email
 from intake.mail.sanitize import human_duration
 from intake.settings.policy import CaseKind
 from intake.settings.schema import Settings
@@ -33,11 +33,7 @@ from intake.store.models import (
 )
 
 TIME = "%Y-%m-%d %H:%M UTC"
-DIGEST_TAG = "digest"  # in the digests' Message-IDs, so that a reply to one is recognised
 
-
-def answers_a_digest(in_reply_to: tuple[str, ...], references: tuple[str, ...]) -> bool:
-    return any(f"<intake.{DIGEST_TAG}." in value for value in (*in_reply_to, *references))
 
 
 @dataclass(frozen=True)
@@ -138,7 +134,6 @@ async def send_digest(settings: Settings, digest: Digest, now: datetime) -> Outb
             "lead": _is_lead(settings, member),
         },
         auto_submitted="auto-generated",
-        message_id=new_message_id(settings, DIGEST_TAG),
     )
 
 

@@ -16,7 +16,7 @@ class MailKind(StrEnum):
     EXCLUDED = "excluded"
     TEAM_REPLY = "team_reply"
     FOLLOWUP = "followup"
-    DIGEST_REPLY = "digest_reply"
+    NOTICE_REPLY = "notice_reply"  # answers our mail about no case (a digest, an alert)
     APPEAL = CaseKind.APPEAL.value
     RETALIATION = CaseKind.RETALIATION.value
     GENERAL = CaseKind.GENERAL.value

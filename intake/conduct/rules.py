@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from intake.conduct.digest import answers_a_digest
 from intake.conduct.kinds import MailKind
 from intake.engine.contract import Verdict
 from intake.engine.link import CaseLink
@@ -121,13 +120,13 @@ def rule_kind_phrases(
     return _kind_verdict(message, link, context, kinds, "kind_phrases")
 
 
-def rule_digest_reply(
-    message: ParsedMessage, link: CaseLink | None, __: RuleContext
-) -> Verdict | None:
-    """A reply to a digest (a person's or an autoresponder's) belongs to no case: it is never
-    a report, which would carry the quoted overview into a new case."""
-    if link is None and answers_a_digest(message.in_reply_to, message.references):
-        return Verdict(MailKind.DIGEST_REPLY, "a reply to a digest", "digest_reply")
+def rule_notice_reply(_: ParsedMessage, link: CaseLink | None, __: RuleContext) -> Verdict | None:
+    """A reply to Intake's own mail that belongs to no case (a digest, an alert), by a person or
+    an autoresponder: never a report, which would carry the quoted notice into a new case. (A
+    reply to mail about a case is linked to that case, so it never gets here.)"""
+    if link is not None and link.notice:
+        reason = "a reply to Intake's mail about no case (a digest or an alert)"
+        return Verdict(MailKind.NOTICE_REPLY, reason, "notice_reply")
     return None
 
 
@@ -139,7 +138,7 @@ CASE_RULES: Mapping[str, CaseRule] = {
     "forged_token": rule_forged_token,
     "excluded": rule_excluded,
     "team_reply": rule_team_reply,
-    "digest_reply": rule_digest_reply,
+    "notice_reply": rule_notice_reply,
     "appeal": rule_appeal,
     "followup": rule_followup,
     "kind_phrases": rule_kind_phrases,

@@ -90,11 +90,8 @@ def render(directory: Path, name: TemplateName, context: dict[str, Any]) -> Rend
     )
 
 
-def new_message_id(settings: Settings, tag: str = "") -> str:
-    """`<intake.HEX@domain>`, or `<intake.TAG.HEX@domain>` for mail a reply to which must be
-    recognised without a case (a digest)."""
-    tagged = f"{tag}." if tag else ""
-    return f"<intake.{tagged}{uuid.uuid4().hex}@{settings.organisation.domain}>"
+def new_message_id(settings: Settings) -> str:
+    return f"<intake.{uuid.uuid4().hex}@{settings.organisation.domain}>"
 
 
 @lru_cache(maxsize=8)
@@ -163,11 +160,10 @@ async def queue_email(
     reply_to: str | None = None,
     party: Party | None = None,
     attachments: tuple[OutboundAttachment, ...] = (),
-    message_id: str | None = None,
 ) -> OutboundMessage:
     """Render and store one outbound email; the delivery job sends it later."""
     rendered = render(settings.paths.templates, template, context)
-    message_id = message_id or new_message_id(settings)
+    message_id = new_message_id(settings)
     message = build_message(
         settings,
         to=to,

@@ -41,6 +41,8 @@ class CaseLink:
     forged: str | None = None
     # Sent to a team member's reporter door: what they wrote is for the reporter.
     door: bool = False
+    # It answers mail of ours that is about no case (a digest, an alert): `ticket` is None.
+    notice: bool = False
 
 
 async def _party_for_sender(ticket: Ticket, sender: str) -> Party | None:
@@ -110,22 +112,25 @@ async def _check_token(token: ReplyToken, sender: str, text: str) -> CaseLink:
     return CaseLink(ticket=ticket, via=Via.TOKEN, party=party, door=token.door)
 
 
-async def _by_message_id(message: ParsedMessage) -> Ticket | None:
-    """The case of the most recent stored message the reply names (In-Reply-To first)."""
+async def _by_message_id(message: ParsedMessage) -> tuple[Ticket | None, bool]:
+    """The case of the most recent stored message the reply names (In-Reply-To first); and,
+    when it names none, whether it names an email of ours about no case (a digest, an alert)."""
     named = [*message.in_reply_to, *reversed(message.references)]
     if not named:
-        return None
+        return None, False
     known: dict[str, int] = {}
+    notice = False
     for model in (OutboundMessage, InboundMessage):
-        rows = await model.filter(message_id__in=named, ticket_id__not_isnull=True).values_list(
-            "message_id", "ticket_id"
-        )
+        rows = await model.filter(message_id__in=named).values_list("message_id", "ticket_id")
         for message_id, ticket_id in rows:
-            known.setdefault(str(message_id), int(ticket_id))
+            if ticket_id is not None:
+                known.setdefault(str(message_id), int(ticket_id))
+            elif model is OutboundMessage:
+                notice = True
     for message_id in named:
         if message_id in known:
-            return await Ticket.get(id=known[message_id])
-    return None
+            return await Ticket.get(id=known[message_id]), False
+    return None, notice
 
 
 async def _by_subject(settings: Settings, message: ParsedMessage) -> Ticket | None:
@@ -138,11 +143,12 @@ async def link_case(settings: Settings, message: ParsedMessage) -> CaseLink | No
     link = await _by_token(settings, message)
     if link is not None:
         return link
-    via, ticket = Via.MESSAGE_ID, await _by_message_id(message)
+    via = Via.MESSAGE_ID
+    ticket, notice = await _by_message_id(message)
     if ticket is None:
         via, ticket = Via.SUBJECT, await _by_subject(settings, message)
     if ticket is None:
-        return None
+        return CaseLink(ticket=None, via=Via.MESSAGE_ID, notice=True) if notice else None
     return CaseLink(
         ticket=ticket, via=via, party=await _party_for_sender(ticket, message.from_email)
     )

@@ -28,7 +28,7 @@ class Outcome(StrEnum):
     REJECTED_UNAUTHENTICATED = "rejected_unauthenticated"
     REJECTED_EXCLUDED = "rejected_excluded"  # from a member excluded from the case
     APPEAL_REFUSED = "appeal_refused"  # the decision cannot be appealed; recorded on its case
-    IGNORED_DIGEST_REPLY = "ignored_digest_reply"  # answers a digest, which is no case
+    IGNORED_NOTICE_REPLY = "ignored_notice_reply"  # answers our mail about no case (a digest)
     FAILED = "failed"
 
 

@@ -9,9 +9,9 @@ from enum import StrEnum
 from functools import partial
 
 from intake.conduct.handlers.appeal import handle_appeal
-from intake.conduct.handlers.digest_reply import handle_digest_reply
 from intake.conduct.handlers.followup import handle_followup
 from intake.conduct.handlers.general import handle_general
+from intake.conduct.handlers.notice_reply import handle_notice_reply
 from intake.conduct.handlers.refused import handle_refused
 from intake.conduct.handlers.report import handle_report
 from intake.conduct.handlers.team_reply import handle_team_reply
@@ -25,7 +25,7 @@ CASE_HANDLERS: Mapping[StrEnum, Handler] = {
     MailKind.EXCLUDED: handle_refused,
     MailKind.TEAM_REPLY: handle_team_reply,
     MailKind.FOLLOWUP: handle_followup,
-    MailKind.DIGEST_REPLY: handle_digest_reply,
+    MailKind.NOTICE_REPLY: handle_notice_reply,
     MailKind.APPEAL: handle_appeal,
     MailKind.RETALIATION: handle_report,
     MailKind.GENERAL: handle_general,

@@ -14,6 +14,7 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from intake.conduct.deadlines import run_deadlines
+from intake.conduct.digest import run_digests
 from intake.conduct.stats import case_stats
 from intake.runtime.cycle import poll_once, running
 from intake.settings.schema import Settings
@@ -153,3 +154,23 @@ async def test_two_overlapping_deadline_runs_send_a_reminder_once(pg_settings: S
         runs = await asyncio.gather(*(run_deadlines(pg_settings, now) for _ in range(4)))
         assert sum(len(lines) for lines in runs) == 1
         assert await OutboundMessage.filter(ticket=ticket, kind="reminder").count() == 1
+
+
+async def test_overlapping_digest_runs_send_each_digest_once(pg_settings: Settings) -> None:
+    """Two daemons' deadlines jobs at the same moment: the digest job's lock lets one send the
+    due digests; the other then finds them sent."""
+    async with running(pg_settings):
+        bob = await TeamMember.get(email="bob@example.org")
+        await Ticket.create(
+            ref="COC-2026-0778", kind="report", reporter_email="x@example.net", assignee=bob
+        )
+        now = datetime.now(UTC)
+        runs = await asyncio.gather(*(run_digests(pg_settings, now) for _ in range(4)))
+        assert sum(len(sent) for sent in runs) == 2  # Bob, who holds it, and Alice, the lead
+        recipients = await OutboundMessage.filter(kind="digest").values_list(
+            "recipients", flat=True
+        )
+        assert sorted(address for listed in recipients for address in listed) == [
+            "alice@example.org",
+            "bob@example.org",
+        ]

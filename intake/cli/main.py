@@ -13,7 +13,7 @@ from intake.cli.common import print_table, run_async, settings_of, with_database
 from intake.cli.logs import configure_logging
 from intake.cli.records import COMMANDS
 from intake.conduct.deadlines import run_deadlines
-from intake.conduct.digest import run_digests
+from intake.conduct.digest import run_digests, sent_lines
 from intake.conduct.roster import upcoming_shifts
 from intake.errors import IntakeError, SettingsError
 from intake.runtime.cycle import CycleStats, poll_once
@@ -62,7 +62,7 @@ def poll(ctx: click.Context, once: bool) -> None:
     ) -> tuple[list[str], list[str], CycleStats]:
         now = datetime.now(UTC)
         reminders = await run_deadlines(settings, now)
-        digests = await run_digests(settings, now)
+        digests = sent_lines(await run_digests(settings, now))
         return reminders, digests, await poll_once(settings)
 
     reminders, digests, stats = with_database(ctx, deadlines_then_cycle, connects=True)

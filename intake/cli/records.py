@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import click
 from rich.markup import escape
-from tortoise.transactions import in_transaction
 
 from intake.cli import views
 from intake.cli.common import (
@@ -17,10 +16,9 @@ from intake.cli.common import (
     print_table,
     with_database,
 )
-from intake.conduct.digest import digest_for, send_digest
+from intake.conduct.digest import Digest, digests, run_digests
 from intake.errors import IntakeError
 from intake.settings.schema import Settings
-from intake.store.models import TeamMember
 
 
 @click.command()
@@ -217,24 +215,17 @@ def stats(ctx: click.Context, first_day: str | None, last_day: str | None, as_js
 def digest(ctx: click.Context, dry_run: bool) -> None:
     """Send every member the overview of their open cases now (or print it with --dry-run)."""
 
-    async def go(settings: Settings) -> list[tuple[str, list[str]]]:
+    async def go(settings: Settings) -> list[Digest]:
         now = datetime.now(UTC)
-        shown = []
-        async with in_transaction():
-            for member in await TeamMember.filter(active=True).order_by("id"):
-                overview = await digest_for(settings, member, now)
-                if not overview.rows:
-                    continue  # nothing open for them: no empty digest
-                if not dry_run:
-                    await send_digest(settings, overview, now)
-                shown.append((member.email, [row.line() for row in overview.rows]))
-        return shown
+        if dry_run:
+            return await digests(settings, now)
+        return await run_digests(settings, now, due_only=False)
 
-    for email, rows in with_database(ctx, go):
-        verb = "would be sent" if dry_run else "queued"
-        click.echo(f"{email}: {len(rows)} open case(s), {verb}")
-        for row in rows:
-            click.echo(f"  {row}")
+    verb = "would be sent" if dry_run else "queued"
+    for shown in with_database(ctx, go):
+        click.echo(f"{shown.member.email}: {len(shown.rows)} open case(s), {verb}")
+        for row in shown.rows:
+            click.echo(f"  {row.line()}")
 
 
 COMMANDS = (tickets, ticket, inbound, outbox, stats, digest)

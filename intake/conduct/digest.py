@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import cast
 
 from tortoise.expressions import Q
+from tortoise.functions import Max
 from tortoise.transactions import in_transaction
 
 from intake.engine.compose import Recipient, queue_email
@@ -21,6 +22,7 @@ from intake.mail.sanitize import human_duration
 from intake.settings.policy import CaseKind
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
+from intake.store.locks import hold_job_lock
 from intake.store.models import (
     DECIDED,
     InboundMessage,
@@ -33,7 +35,6 @@ from intake.store.models import (
 )
 
 TIME = "%Y-%m-%d %H:%M UTC"
-
 
 
 @dataclass(frozen=True)
@@ -94,30 +95,56 @@ async def _cases_for(settings: Settings, member: TeamMember) -> list[Ticket]:
     return await chosen.exclude(id__in=list(excluded)).prefetch_related("assignee").order_by("id")
 
 
-async def _row(settings: Settings, ticket: Ticket, now: datetime, imported: bool) -> DigestRow:
-    latest = await TicketEvent.filter(ticket=ticket).order_by("-id").first()
-    last = latest.created_at if latest is not None else ticket.created_at
-    return DigestRow(
-        ref=ticket.ref,
-        kind=ticket.kind,
-        urgent=ticket.urgent,
-        status=str(ticket.status),
-        holder=ticket.assignee.name if ticket.assignee else "nobody",
-        age=human_duration(now - ticket.created_at),
-        next_deadline=_next_deadline(settings, ticket, imported),
-        last_activity=last.strftime(TIME),
+async def _rows(settings: Settings, tickets: list[Ticket], now: datetime) -> dict[int, DigestRow]:
+    """The digest rows of these cases, by ticket id: two queries, however many cases."""
+    ids = [ticket.id for ticket in tickets]
+    quiet = await InboundMessage.filter(quiet=True, ticket_id__in=ids).values_list(
+        "ticket_id", flat=True
     )
+    imported = {int(cast(int, ticket_id)) for ticket_id in quiet}
+    latest = (
+        await TicketEvent.filter(ticket_id__in=ids)
+        .annotate(last=Max("created_at"))
+        .group_by("ticket_id")
+        .values_list("ticket_id", "last")
+    )
+    last = {int(ticket_id): cast(datetime, at) for ticket_id, at in latest}
+    return {
+        ticket.id: DigestRow(
+            ref=ticket.ref,
+            kind=ticket.kind,
+            urgent=ticket.urgent,
+            status=str(ticket.status),
+            holder=ticket.assignee.name if ticket.assignee else "nobody",
+            age=human_duration(now - ticket.created_at),
+            next_deadline=_next_deadline(settings, ticket, ticket.id in imported),
+            last_activity=last.get(ticket.id, ticket.created_at).strftime(TIME),
+        )
+        for ticket in tickets
+    }
+
+
+async def digests(
+    settings: Settings, now: datetime, members: list[TeamMember] | None = None
+) -> list[Digest]:
+    """The digests of these members (default: every active member), each with the open cases
+    they may see; a member with none gets none. A case two members see is read once."""
+    if members is None:
+        members = await TeamMember.filter(active=True).order_by("id")
+    cases = {member.id: await _cases_for(settings, member) for member in members}
+    unique = {ticket.id: ticket for listed in cases.values() for ticket in listed}
+    rows = await _rows(settings, list(unique.values()), now)
+    return [
+        Digest(member, [rows[ticket.id] for ticket in cases[member.id]])
+        for member in members
+        if cases[member.id]
+    ]
 
 
 async def digest_for(settings: Settings, member: TeamMember, now: datetime) -> Digest:
-    cases = await _cases_for(settings, member)
-    rows = await InboundMessage.filter(
-        quiet=True, ticket_id__in=[ticket.id for ticket in cases]
-    ).values_list("ticket_id", flat=True)
-    imported = {int(cast(int, row)) for row in rows}
-    return Digest(
-        member, [await _row(settings, ticket, now, ticket.id in imported) for ticket in cases]
-    )
+    """One member's digest, even an empty one (`#digest` answers whatever there is)."""
+    found = await digests(settings, now, [member])
+    return found[0] if found else Digest(member, [])
 
 
 async def send_digest(settings: Settings, digest: Digest, now: datetime) -> OutboundMessage:
@@ -146,22 +173,23 @@ async def due_digests(settings: Settings, now: datetime) -> list[Digest]:
         kind=TemplateName.DIGEST, created_at__gt=now - settings.digest.every
     ).values_list("recipients", flat=True)
     sent = {str(address) for recipients in recent for address in (recipients or [])}
-    digests = []
-    for member in await TeamMember.filter(active=True).order_by("id"):
-        if member.email in sent:
-            continue
-        digest = await digest_for(settings, member, now)
-        if digest.rows:
-            digests.append(digest)
-    return digests
+    members = await TeamMember.filter(active=True).exclude(email__in=list(sent)).order_by("id")
+    return await digests(settings, now, members)
 
 
-async def run_digests(settings: Settings, now: datetime) -> list[str]:
-    """Send the digests that are due, in one transaction; one line per email. The daemon's
-    deadlines job and `intake poll` run it after the deadline reminders."""
-    lines = []
-    async with in_transaction():
-        for digest in await due_digests(settings, now):
+async def run_digests(settings: Settings, now: datetime, *, due_only: bool = True) -> list[Digest]:
+    """Send the digests that are due (`due_only=False`: every member's, now) and return them.
+    One transaction, holding the digest job's lock: when several daemons share the database, a
+    digest is sent once. The daemon's deadlines job and `intake poll` run it after the deadline
+    reminders."""
+    async with in_transaction() as connection:
+        await hold_job_lock(connection, "digest")
+        chosen = await due_digests(settings, now) if due_only else await digests(settings, now)
+        for digest in chosen:
             await send_digest(settings, digest, now)
-            lines.append(f"digest of {len(digest.rows)} open case(s) sent to {digest.member.email}")
-    return lines
+    return chosen
+
+
+def sent_lines(sent: list[Digest]) -> list[str]:
+    """One log line per digest sent."""
+    return [f"digest of {len(d.rows)} open case(s) sent to {d.member.email}" for d in sent]

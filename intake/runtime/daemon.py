@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from intake.conduct.deadlines import run_deadlines
-from intake.conduct.digest import run_digests
+from intake.conduct.digest import run_digests, sent_lines
 from intake.conduct.handlers import registry
 from intake.engine.pipeline import process_pending
 from intake.errors import IntakeError, LoginFailed
@@ -124,7 +124,8 @@ class Daemon:
 
     async def _deadlines(self) -> bool:
         now = datetime.now(UTC)
-        sent = await run_deadlines(self.settings, now) + await run_digests(self.settings, now)
+        sent = await run_deadlines(self.settings, now)
+        sent += sent_lines(await run_digests(self.settings, now))
         for line in sent:
             log.info("%s", line)
         return bool(sent)

@@ -3,6 +3,7 @@ command run as the team runs it."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import subprocess
@@ -19,6 +20,7 @@ from intake.mail.parse import ParsedMessage
 from intake.settings.loading import load_settings
 from intake.settings.policy import KindRule
 from intake.settings.schema import Settings
+from intake.store.models import InboundMessage
 
 _counter = itertools.count(1)
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
@@ -150,4 +152,17 @@ def classify(
     lets through) the case rules, given what the link to a case found."""
     return screen(message, frozenset({OWN_ADDRESS})) or decide(
         message, link, RuleContext(kind_rules=kind_rules)
+    )
+
+
+async def stored_inbound(raw: bytes, **fields: Any) -> InboundMessage:
+    """A stored inbound row as fetch writes it (its SHA-256 and size from `raw`), for tests that
+    need one without a mailbox."""
+    return await InboundMessage.create(
+        raw_bytes=raw,
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        mailbox="test",
+        folder="INBOX",
+        **fields,
     )

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from intake.conduct.digest import digest_for, due_digests, run_digests
 from intake.settings.schema import Settings
-from intake.store.models import InboundMessage, OutboundMessage, TeamMember, Ticket, TicketStatus
+from intake.store.models import OutboundMessage, TeamMember, Ticket, TicketStatus
 from tests.mailroom import Mailroom, reply, to_only
-from tests.support import intake, make_mail
+from tests.support import intake, make_mail, stored_inbound
 
 BOB = "bob@example.org"  # on duty: every new case is his
 ALICE = "alice@example.org"  # the lead
@@ -78,15 +78,7 @@ async def test_intake_digest_dry_run_prints_and_sends_nothing(mailroom: Mailroom
 
 async def test_a_case_imported_quietly_owes_no_deadline_in_the_digest(db: Settings) -> None:
     ticket = await Ticket.create(ref="COC-2026-0007", kind="report", reporter_email="")
-    await InboundMessage.create(
-        raw_bytes=b"Subject: old\n\nold mail\n",
-        size=20,
-        sha256="1" * 64,
-        mailbox="test",
-        folder="INBOX",
-        ticket=ticket,
-        quiet=True,
-    )
+    await stored_inbound(b"Subject: old\n\nold mail\n", ticket=ticket, quiet=True)
     [alice] = await TeamMember.filter(email=ALICE)
 
     digest = await digest_for(db, alice, datetime.now(UTC))

@@ -9,7 +9,8 @@ from intake.conduct.parties import add_party
 from intake.engine.compose import Answering
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
-from intake.store.models import InboundMessage, OutboundMessage, Party, PartyRole, Ticket
+from intake.store.models import OutboundMessage, Party, PartyRole, Ticket
+from tests.support import stored_inbound
 
 RELAY = {"reporter_name": "Sam", "text": "A question from the team."}
 
@@ -43,14 +44,7 @@ async def test_an_answer_to_mail_without_a_message_id_threads_on_the_conversatio
     db: Settings,
 ) -> None:
     ticket, party, first = await open_case(db)
-    inbound = await InboundMessage.create(
-        raw_bytes=b"Subject: x\n\nno Message-ID\n",
-        size=30,
-        sha256="0" * 64,
-        mailbox="test",
-        folder="INBOX",
-        ticket=ticket,
-    )
+    inbound = await stored_inbound(b"Subject: x\n\nno Message-ID\n", ticket=ticket)
 
     sent = await mail_party(
         db,

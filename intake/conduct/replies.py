@@ -38,7 +38,7 @@ async def sent_today(party: Party, template: TemplateName, now: datetime) -> int
 TEAM_ENTRIES_PER_CASE_PER_DAY = 30
 
 
-async def team_copies_capped(ticket: Ticket, now: datetime, entry: TicketEvent) -> bool:
+async def team_discussion_capped(ticket: Ticket, now: datetime, entry: TicketEvent) -> bool:
     """Whether the case's team discussion had its entries for today before `entry`."""
     earlier = await (
         TicketEvent.filter(

@@ -22,7 +22,7 @@ from intake.conduct.commands import CommandContext, parse_command, run_command
 from intake.conduct.mailing import mail_party, mail_team
 from intake.conduct.notes import note
 from intake.conduct.parties import reporter_party
-from intake.conduct.replies import command_answers_capped, team_copies_capped
+from intake.conduct.replies import command_answers_capped, team_discussion_capped
 from intake.engine.contract import HandlerContext, HandlerResult
 from intake.engine.link import Via
 from intake.engine.tokens import tokens_in
@@ -40,6 +40,12 @@ from intake.store.models import (
     Ticket,
     TicketEvent,
     TicketStatus,
+)
+
+# What a member is told when their plain reply was kept for the team only.
+KEPT = (
+    "Your reply is kept on the case for the team; the reporter has not seen it. To answer the"
+    " reporter, start your reply with #reply or write to your reporter door."
 )
 
 
@@ -104,19 +110,26 @@ async def _repeats_previous(
     return previous is not None and previous.body.strip() == text.strip()
 
 
-async def _keep_internal(
-    context: HandlerContext, ticket: Ticket, party: Party, text: str, why: str
-) -> None:
-    """Record the member's message on the case without relaying it, and tell them why."""
-    await TicketEvent.create(
+async def _record(
+    context: HandlerContext, ticket: Ticket, party: Party, text: str, *, internal: bool
+) -> TicketEvent:
+    """The member's message as an entry in the case's thread (`internal`: for the team only)."""
+    return await TicketEvent.create(
         ticket=ticket,
         kind=EventKind.INBOUND,
         author=party.email,
         body=db_text(text),
-        internal=True,
+        internal=internal,
         inbound=context.inbound,
         party=party,
     )
+
+
+async def _keep_internal(
+    context: HandlerContext, ticket: Ticket, party: Party, text: str, why: str
+) -> None:
+    """Record the member's message on the case without relaying it, and tell them why."""
+    await _record(context, ticket, party, text, internal=True)
     await _tell_member(
         context,
         ticket,
@@ -162,16 +175,8 @@ async def _relay(
     if refusal or recipient is None:
         await _keep_internal(context, ticket, party, text, refusal)
         return HandlerResult(Outcome.APPENDED_INTERNAL, f"not relayed: {refusal}", ticket)
-    reporter = recipient
-    whom = "the reporter" if reporter.role == PartyRole.REPORTER else f"the {reporter.role}"
-    event = await TicketEvent.create(
-        ticket=ticket,
-        kind=EventKind.INBOUND,
-        author=member.email,
-        body=db_text(text),
-        inbound=context.inbound,
-        party=party,
-    )
+    whom = "the reporter" if recipient.role == PartyRole.REPORTER else f"the {recipient.role}"
+    event = await _record(context, ticket, party, text, internal=False)
     attachments = await store_attachments(
         context.settings, context.message, context.inbound, ticket, event
     )
@@ -179,15 +184,15 @@ async def _relay(
     await mail_party(
         context.settings,
         ticket,
-        reporter,
+        recipient,
         TemplateName.RELAY,
-        {"reporter_name": header_text(reporter.name), "text": text},
+        {"reporter_name": header_text(recipient.name), "text": text},
         internal=False,
         auto_submitted=None,  # a person wrote it
         attachments=relayed,
-        record_as=f"{member.name}'s reply relayed to {whom} ({reporter.email})",
+        record_as=f"{member.name}'s reply relayed to {whom} ({recipient.email})",
     )
-    if reporter.role == PartyRole.REPORTER:
+    if recipient.role == PartyRole.REPORTER:
         await _after_first_response(context, ticket)
     await mail_team(
         context.settings,
@@ -293,12 +298,6 @@ async def handle_team_reply(context: HandlerContext) -> HandlerResult:
     return await _discuss(context, ticket, party, member, text)
 
 
-KEPT = (
-    "Your reply is kept on the case for the team; the reporter has not seen it. To answer the"
-    " reporter, start your reply with #reply or write to your reporter door."
-)
-
-
 async def _discuss(
     context: HandlerContext, ticket: Ticket, party: Party, member: TeamMember, text: str
 ) -> HandlerResult:
@@ -307,20 +306,12 @@ async def _discuss(
     word (an autoresponder answering a copy) is recorded but not copied again, and copies stop at
     a daily cap, so autoresponders that set no header cannot keep a case busy."""
     repeated = await _repeats_previous(context, ticket, party, text)
-    event = await TicketEvent.create(
-        ticket=ticket,
-        kind=EventKind.INBOUND,
-        author=member.email,
-        body=db_text(text),
-        internal=True,
-        inbound=context.inbound,
-        party=party,
-    )
+    event = await _record(context, ticket, party, text, internal=True)
     await store_attachments(context.settings, context.message, context.inbound, ticket, event)
     reason = f"{context.verdict.reason}; to the team on {ticket.ref}"
     if repeated:
         return HandlerResult(Outcome.APPENDED_INTERNAL, f"{reason}; a repeat: not copied", ticket)
-    if await team_copies_capped(ticket, context.now, event):
+    if await team_discussion_capped(ticket, context.now, event):
         why = "Not copied to the team: the case's daily cap of team discussion is reached."
         await note(context.settings, ticket, f"{member.name}'s entry was recorded. {why}")
         await _tell_member(context, ticket, party, "not copied", False, f"{why} {KEPT}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
+from tortoise.expressions import Subquery
+
 from intake.mail.phrases import Places, find
 from intake.store.models import Party, PartyRole, Ticket
 
@@ -37,17 +39,17 @@ def _names(party: Party) -> tuple[str, ...]:
     return tuple(name for name in (party.email, party.name, handle) if name)
 
 
-async def _visible(tickets: dict[int, str], member_email: str) -> dict[int, str]:
-    """These cases but those the member is excluded from."""
-    rows = await Party.filter(
-        ticket_id__in=list(tickets), email=member_email, excluded=True
-    ).values_list("ticket_id", flat=True)
-    hidden = {int(cast(int, ticket_id)) for ticket_id in rows}
-    return {ticket_id: why for ticket_id, why in tickets.items() if ticket_id not in hidden}
-
-
-async def _listed(tickets: dict[int, str]) -> list[EarlierCase]:
-    rows = await Ticket.filter(id__in=list(tickets)).order_by("created_at", "id")
+async def _shown(found: dict[int, str], member_email: str) -> list[EarlierCase]:
+    """These cases (id -> why) but those the member is excluded from, oldest first: one query,
+    and none when nothing was found (the common case, on every new report)."""
+    if not found:
+        return []
+    kept_from = Party.filter(email=member_email, excluded=True).values("ticket_id")
+    rows = (
+        await Ticket.filter(id__in=list(found))
+        .exclude(id__in=Subquery(kept_from))
+        .order_by("created_at", "id")
+    )
     return [
         EarlierCase(
             ref=row.ref,
@@ -55,7 +57,7 @@ async def _listed(tickets: dict[int, str]) -> list[EarlierCase]:
             status=str(row.status),
             resolution=row.resolution or "",
             opened=row.created_at.strftime("%Y-%m-%d"),
-            why=tickets[row.id],
+            why=found[row.id],
         )
         for row in rows
     ]
@@ -76,7 +78,7 @@ async def earlier_cases(ticket: Ticket, texts: Places, member_email: str) -> lis
         if match is not None:
             why = f"about {party.email}, named here ({match.phrase})"
             found.setdefault(party.ticket_id, why)
-    return await _listed(await _visible(found, member_email))
+    return await _shown(found, member_email)
 
 
 async def history(who: str, member_email: str) -> list[EarlierCase]:
@@ -90,4 +92,4 @@ async def history(who: str, member_email: str) -> list[EarlierCase]:
     for party in await Party.filter(role=PartyRole.REPORTED):
         if wanted in (name.lower() for name in _names(party)):
             found.setdefault(party.ticket_id, f"about {party.email}")
-    return await _listed(await _visible(found, member_email))
+    return await _shown(found, member_email)

@@ -76,7 +76,7 @@ async def _due(limit: int) -> dict[int, bytes]:
     return dict(cast(list[tuple[int, bytes]], rows))
 
 
-# Everything a handler may read of the row; the raw bytes are parsed already.
+# Everything a handler may read of the row; its raw bytes are already in hand (from _due).
 _CLAIMED_FIELDS = ("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size", "quiet")
 
 

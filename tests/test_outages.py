@@ -9,21 +9,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.daemon import wait_until
 from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink, free_port
 from tests.support import IMAP_PASSWORD_ENV, make_mail, write_settings
-
-
-def _wait(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_the_daemon_rides_out_imap_and_smtp_outages(
@@ -50,14 +43,14 @@ def test_the_daemon_rides_out_imap_and_smtp_outages(
         )
         try:
             imap.append(make_mail(sender="first@example.net"))
-            _wait(lambda: len(smtp.messages) >= 2, "the first case's two emails")
+            wait_until(lambda: len(smtp.messages) >= 2, "the first case's two emails")
 
             imap.stop()  # the mailbox server goes away for a while
             time.sleep(5)
             assert daemon.poll() is None, "the daemon stays up"
             imap.start()
             imap.append(make_mail(sender="second@example.net"))
-            _wait(lambda: len(smtp.messages) >= 4, "mail that arrived after the IMAP outage")
+            wait_until(lambda: len(smtp.messages) >= 4, "mail that arrived after the IMAP outage")
 
             smtp.stop()  # now the SMTP server goes away
             imap.append(make_mail(sender="third@example.net"))
@@ -65,7 +58,7 @@ def test_the_daemon_rides_out_imap_and_smtp_outages(
             assert daemon.poll() is None
             assert len(smtp.messages) == 4
             smtp.start()
-            _wait(lambda: len(smtp.messages) >= 6, "mail queued during the SMTP outage")
+            wait_until(lambda: len(smtp.messages) >= 6, "mail queued during the SMTP outage")
         finally:
             daemon.send_signal(signal.SIGTERM)
             _, stderr = daemon.communicate(timeout=60)
@@ -147,7 +140,7 @@ def test_a_refused_login_is_reported_loudly_once_and_mailed_to_the_leads(
         text=True,
     )
     try:
-        _wait(lambda: len(sink.messages) >= 1, "the alert email")
+        wait_until(lambda: len(sink.messages) >= 1, "the alert email")
         time.sleep(7)  # more failed logins, backing off: no second email
     finally:
         daemon.send_signal(signal.SIGTERM)

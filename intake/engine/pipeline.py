@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
@@ -30,7 +31,7 @@ from intake.mail.sanitize import human_size
 from intake.settings.retry import backoff
 from intake.settings.schema import Settings
 from intake.store.models import InboundMessage, InboundState, Outcome
-from intake.transport.stages import upstream_finished, wait_for_upstream
+from intake.transport.stages import Upstream
 
 log = logging.getLogger("intake.pipeline")
 
@@ -207,22 +208,25 @@ async def process_pending(
     settings: Settings,
     registry: Registry,
     stop: asyncio.Event | None = None,
-    upstream: asyncio.Event | None = None,
+    upstream: Upstream | None = None,
+    on_committed: Callable[[], None] | None = None,
 ) -> ProcessStats:
-    """Process every due message, batch by batch; between messages, honour `stop`.
+    """Process every due message, batch by batch; between messages, honour `stop`. After each
+    commit, tell `on_committed` (the delivery stage), so an acknowledgement leaves at once.
 
-    While `upstream` (the fetch stage) is not yet set, no due message means "wait for more".
+    Until `upstream` (the fetch stage) has ended, no due message means "wait for more".
     """
     stats = ProcessStats()
     run = _Run(settings, registry, frozenset({settings.organisation.address}), stop)
     per_commit = settings.processing.messages_per_commit
+    upstream = upstream or Upstream.none()
     while stop is None or not stop.is_set():
-        upstream_done = upstream_finished(upstream)
+        upstream_done = upstream.look()
         due = await _due(settings.processing.batch_size)
         if not due:
             if upstream_done:
                 break
-            await wait_for_upstream()
+            await upstream.wait()
             continue
         ids = list(due)
         parsing = _start_parsing(due, settings)
@@ -233,4 +237,6 @@ async def process_pending(
                 stats.processed += 1
                 stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
                 stats.failed += outcome == Outcome.FAILED
+            if on_committed is not None:
+                on_committed()
     return stats

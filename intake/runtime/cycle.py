@@ -17,6 +17,7 @@ from intake.settings.schema import Settings
 from intake.store.db import database
 from intake.transport.delivery import DeliveryStats, deliver_once
 from intake.transport.fetch import Backfill, FetchStats, fetch_once
+from intake.transport.stages import Upstream
 
 log = logging.getLogger("intake")
 T = TypeVar("T")
@@ -43,11 +44,11 @@ class CycleStats:
     deliver: DeliveryStats
 
 
-async def _then_signal(work: Awaitable[T], done: asyncio.Event) -> T:
+async def _then_end(work: Awaitable[T], stage: Upstream) -> T:
     try:
         return await work
     finally:
-        done.set()
+        stage.end()
 
 
 async def poll_once(
@@ -58,11 +59,14 @@ async def poll_once(
     waiting on the IMAP and SMTP servers overlaps with processing. A failing stage does not
     stop the others (queued mail is still delivered when the mailbox is down); its error is
     raised once all three have finished."""
-    fetched, processed = asyncio.Event(), asyncio.Event()
+    fetched, processed = Upstream(), Upstream()
     results = await asyncio.gather(
-        _then_signal(fetch_once(settings, stop, backfill), fetched),
-        _then_signal(
-            process_pending(settings, registry(settings), stop, upstream=fetched), processed
+        _then_end(fetch_once(settings, stop, backfill, on_stored=fetched.more), fetched),
+        _then_end(
+            process_pending(
+                settings, registry(settings), stop, upstream=fetched, on_committed=processed.more
+            ),
+            processed,
         ),
         deliver_once(settings, stop, upstream=processed),
         return_exceptions=True,

@@ -1,8 +1,11 @@
-"""The daemon: APScheduler 3.x jobs for fetch, process, deliver and deadlines.
+"""The daemon: APScheduler 3.x jobs for fetch, process, deliver, deadlines and lag, and push.
 
 Runs of one job never overlap (max_instances=1, coalesce). A failing job logs one line and is
-tried again at its next interval. On SIGTERM or SIGINT the jobs stop between messages: the
-message in hand is finished, connections are closed, and the process exits 0.
+tried again at its next interval. Stages wake each other as soon as they have committed work
+(a wake that comes while the job runs makes it run again at once), and push wakes the fetch
+the moment mail arrives, so a report is acknowledged within seconds, not at the next interval.
+On SIGTERM or SIGINT the jobs stop between messages: the message in hand is finished,
+connections are closed, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -23,16 +26,21 @@ from intake.engine.pipeline import process_pending
 from intake.errors import IntakeError, LoginFailed
 from intake.runtime.alerts import queue_alert
 from intake.runtime.cycle import running
+from intake.runtime.lag import LagWatch
 from intake.settings.loading import OUTSIDE_CONTACT_MISSING
 from intake.settings.retry import backoff
 from intake.settings.schema import Settings
-from intake.transport.delivery import deliver_once
+from intake.settings.types import format_duration
+from intake.transport.delivery import deliver_once, make_transport
 from intake.transport.fetch import fetch_once
+from intake.transport.kept_open import KeptOpen
+from intake.transport.push import News, watch
 
 log = logging.getLogger("intake.daemon")
 
 BACKOFF_FIRST = timedelta(seconds=2)
 BACKOFF_MAX = timedelta(minutes=10)
+LAG_CHECK_EVERY = timedelta(minutes=1)
 
 
 class Daemon:
@@ -45,15 +53,30 @@ class Daemon:
         self.failures: dict[str, int] = {}
         self.resume_at: dict[str, float] = {}
         self.alerted: set[str] = set()
+        self.busy: set[str] = set()
+        self.again: set[str] = set()
         self.scheduler = AsyncIOScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
         )
+        self.outbound = KeptOpen(make_transport(settings), settings.outbound.keep_open)
+        self.lag = LagWatch(settings.schedule.lag_warning, datetime.now(UTC))
+        self.push: News | None = None  # None: push is off, or has not reported yet
+        self.polling_every = settings.schedule.fetch_every
 
-    def _job(
-        self, name: str, work: Callable[[], Awaitable[bool]], wakes: str | None
-    ) -> Callable[[], Awaitable[None]]:
-        """Wrap a job: one log line per new failure; when it did something, wake `wakes` now
-        instead of at its next interval, so a report is acknowledged seconds after it is fetched."""
+    def wake(self, name: str) -> None:
+        """Run job `name` now rather than at its next interval (or, while it backs off after
+        failures, as soon as the backoff ends); if it is running, once more as soon as it ends,
+        so that work committed during its run is not left waiting."""
+        if self.stop.is_set():
+            return
+        if name in self.busy:
+            self.again.add(name)
+            return
+        pause = max(self.resume_at.get(name, 0.0) - time.monotonic(), 0.0)
+        self.scheduler.modify_job(name, next_run_time=datetime.now(UTC) + timedelta(seconds=pause))
+
+    def _job(self, name: str, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Wrap a job: one log line per new failure, backoff, alerts, and wake-ups kept."""
 
         async def run() -> None:
             if self.stop.is_set() or time.monotonic() < self.resume_at.get(name, 0.0):
@@ -61,9 +84,10 @@ class Daemon:
             task = asyncio.current_task()
             assert task is not None
             self.in_flight.add(task)
+            self.busy.add(name)
+            self.again.discard(name)
             try:
-                if await work() and wakes and not self.stop.is_set():
-                    self.scheduler.modify_job(wakes, next_run_time=datetime.now(UTC))
+                await work()
                 self.failures.pop(name, None)
                 self.resume_at.pop(name, None)
                 self.alerted.discard(name)
@@ -79,6 +103,10 @@ class Daemon:
                 log.debug("%s failed", name, exc_info=True)
             finally:
                 self.in_flight.discard(task)
+                self.busy.discard(name)
+                if name in self.again:
+                    self.again.discard(name)
+                    self.wake(name)
 
         return run
 
@@ -112,41 +140,94 @@ class Daemon:
             except Exception as exc:  # the alert is a courtesy; the log line stands
                 log.error("%s: could not queue the alert email: %s", name, exc)
 
-    async def _fetch(self) -> bool:
-        return (await fetch_once(self.settings, self.stop)).stored > 0
+    async def _fetch(self) -> None:
+        await fetch_once(self.settings, self.stop, on_stored=lambda: self.wake("process"))
+        self.lag.fetched(datetime.now(UTC))
 
-    async def _process(self) -> bool:
-        return (await process_pending(self.settings, self.registry, self.stop)).processed > 0
+    async def _process(self) -> None:
+        wake = lambda: self.wake("deliver")  # noqa: E731
+        await process_pending(self.settings, self.registry, self.stop, on_committed=wake)
 
-    async def _deliver(self) -> bool:
-        await deliver_once(self.settings, self.stop)
-        return False
+    async def _deliver(self) -> None:
+        transport = await self.outbound.take()
+        try:
+            await deliver_once(self.settings, self.stop, transport=transport)
+        finally:
+            self.outbound.release()
 
-    async def _deadlines(self) -> bool:
+    async def _deadlines(self) -> None:
         now = datetime.now(UTC)
         sent = await run_deadlines(self.settings, now)
         sent += sent_lines(await run_digests(self.settings, now))
         for line in sent:
             log.info("%s", line)
-        return bool(sent)
+        if sent:
+            self.wake("deliver")
+
+    async def _lag(self) -> None:
+        await self.lag.check(datetime.now(UTC), self.push or "off")
 
     def add_jobs(self) -> None:
         """Register the jobs, each due at once; they run when the scheduler starts."""
         schedule = self.settings.schedule
-        jobs: dict[str, tuple[timedelta, Callable[[], Awaitable[bool]], str | None]] = {
-            "fetch": (schedule.fetch_every, self._fetch, "process"),
-            "process": (schedule.process_every, self._process, "deliver"),
-            "deliver": (schedule.deliver_every, self._deliver, None),
-            "deadlines": (schedule.deadlines_every, self._deadlines, "deliver"),
+        jobs: dict[str, tuple[timedelta, Callable[[], Awaitable[None]]]] = {
+            "fetch": (schedule.fetch_every, self._fetch),
+            "process": (schedule.process_every, self._process),
+            "deliver": (schedule.deliver_every, self._deliver),
+            "deadlines": (schedule.deadlines_every, self._deadlines),
+            "lag": (LAG_CHECK_EVERY, self._lag),
         }
-        for name, (every, work, wakes) in jobs.items():
+        for name, (every, work) in jobs.items():
             self.scheduler.add_job(
-                self._job(name, work, wakes),
+                self._job(name, work),
                 "interval",
                 seconds=every.total_seconds(),
                 id=name,
                 name=name,
                 next_run_time=datetime.now(UTC),
+            )
+
+    async def _push(self) -> None:
+        """Push is a convenience on top of the poll: if it fails in a way nobody foresaw, say
+        so once and carry on polling."""
+        try:
+            await watch(self.settings, self.heard, self.stop)
+        except Exception as exc:
+            log.debug("push failed", exc_info=True)
+            self.heard(News.UNAVAILABLE, f"stopped: {type(exc).__name__}: {exc}")
+
+    def heard(self, news: News, detail: str) -> None:
+        """What push says: mail arrived (fetch now), or push came up, broke or cannot work.
+        Each change of state is one log line; while push works, the poll slows to a safety net."""
+        if news is News.ARRIVED:
+            self.wake("fetch")
+            return
+        before, self.push = self.push, news
+        schedule = self.settings.schedule
+        if news is News.UP:
+            self._poll_every(schedule.fetch_every_while_pushed)
+            again = " working again:" if before is News.DOWN else ""
+            log.info(
+                "push:%s %s; polling every %s as a safety net",
+                again,
+                detail,
+                format_duration(schedule.fetch_every_while_pushed),
+            )
+            self.resume_at.pop("fetch", None)  # the server answers again: no need to wait
+            self.wake("fetch")  # what arrived while push was down or starting
+            return
+        self._poll_every(schedule.fetch_every)
+        every = format_duration(schedule.fetch_every)
+        if news is News.DOWN and before is not News.DOWN:
+            log.warning("push: %s; polling every %s until it is back", detail, every)
+        elif news is News.UNAVAILABLE:
+            log.info("push: %s; polling every %s", detail, every)
+
+    def _poll_every(self, interval: timedelta) -> None:
+        if interval != self.polling_every and not self.stop.is_set():
+            self.polling_every = interval
+            self.scheduler.reschedule_job(
+                "fetch", trigger="interval", seconds=interval.total_seconds()
             )
 
     async def serve(self) -> None:
@@ -160,6 +241,9 @@ class Daemon:
             if settings.organisation.outside_contact is None:
                 log.warning("%s", OUTSIDE_CONTACT_MISSING)
             scheduler.start()
+            pushing = None
+            if settings.mailbox.push:
+                pushing = asyncio.create_task(self._push())
             log.info(
                 "intake running: mailbox %s, outbound %s, database %s",
                 settings.mailbox.kind,
@@ -173,6 +257,9 @@ class Daemon:
                 if self.in_flight:
                     await asyncio.gather(*self.in_flight, return_exceptions=True)
                 scheduler.shutdown(wait=False)
+                if pushing is not None:
+                    await pushing
+                await self.outbound.close()
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
         log.info("intake stopped")

@@ -30,6 +30,7 @@ from intake.settings.policy import (
 from intake.settings.types import Duration, Email, Section, parse_duration
 
 MEGABYTE = 1024 * 1024
+IDLE_RENEW_MAX = timedelta(minutes=29)  # RFC 2177: servers may end IDLE after 30 minutes
 
 
 class Organisation(Section):
@@ -75,6 +76,11 @@ class MailboxSettings(Section):
     path: Path | None = None
     # A first run that finds more mail than this waiting stops and asks for `intake backfill`.
     first_run_limit: int = Field(default=50, ge=0)
+    # Push: the daemon hears of new mail at once (IMAP IDLE, or a watched Maildir) instead of
+    # waiting for the next poll. IDLE is ended and re-issued, with a NOOP to prove the link is
+    # alive, every `idle_renew` (RFC 2177 allows 29 minutes; NATs drop idle links sooner).
+    push: bool = True
+    idle_renew: Duration = parse_duration("10m")
 
     @model_validator(mode="after")
     def _kind_needs(self) -> MailboxSettings:
@@ -84,6 +90,8 @@ class MailboxSettings(Section):
                     raise ValueError(f"kind = 'imap' needs '{key}'")
         elif self.path is None:
             raise ValueError("kind = 'maildir' needs 'path'")
+        if self.idle_renew > IDLE_RENEW_MAX:
+            raise ValueError("'idle_renew' must be at most 29m: servers end IDLE after 30 minutes")
         return self
 
     @property
@@ -107,6 +115,9 @@ class OutboundSettings(Section):
     max_attempts: int = Field(default=10, ge=1)
     retry_after: Duration = parse_duration("1m")
     max_retry_after: Duration = parse_duration("6h")
+    # The daemon keeps its SMTP connection open this long after the last email, so the next
+    # acknowledgement does not wait for a new connection, TLS and login.
+    keep_open: Duration = parse_duration("30s")
 
     @model_validator(mode="after")
     def _kind_needs(self) -> OutboundSettings:
@@ -199,10 +210,15 @@ class Roster(Section):
 
 
 class Schedule(Section):
-    fetch_every: Duration = parse_duration("1m")
+    fetch_every: Duration = parse_duration("1m")  # the poll, while push is off or down
+    # While push works the daemon still polls this often: a safety net for a lost notification.
+    fetch_every_while_pushed: Duration = parse_duration("5m")
     process_every: Duration = parse_duration("10s")
     deliver_every: Duration = parse_duration("10s")
     deadlines_every: Duration = parse_duration("5m")
+    # The daemon warns (once) when mail waits longer than this: a stored message not yet
+    # processed, or no successful fetch for this long.
+    lag_warning: Duration = parse_duration("15m")
 
 
 class Processing(Section):

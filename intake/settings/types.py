@@ -27,6 +27,15 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(amount) * _UNIT_SECONDS[unit])
 
 
+def format_duration(duration: timedelta) -> str:
+    """The inverse of parse_duration, in the largest unit that is exact: 300 s -> '5m'."""
+    seconds = int(duration.total_seconds())
+    for unit, size in sorted(_UNIT_SECONDS.items(), key=lambda item: -item[1]):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{duration.total_seconds():g}s"
+
+
 def _duration_from_file(value: object) -> object:
     """A duration in the file is text; a timedelta (a default, or a settings object built in
     code) passes as it is."""

@@ -179,7 +179,8 @@ class InboundMessage(Model):
     uidvalidity = fields.BigIntField(null=True)
     uid = fields.BigIntField(null=True)
     source_ref = fields.CharField(max_length=500, null=True)
-    received_at = fields.DatetimeField(auto_now_add=True)
+    received_at = fields.DatetimeField(auto_now_add=True)  # stored by us
+    arrived_at = fields.DatetimeField(null=True)  # in the mailbox: INTERNALDATE, Maildir mtime
     state = fields.CharEnumField(InboundState, max_length=16, default=InboundState.PENDING)
     outcome = fields.CharField(max_length=32, null=True)
     reason = fields.TextField(default="")

@@ -23,7 +23,7 @@ from intake.errors import DeliveryError, DeliveryLoginFailed
 from intake.settings.retry import backoff
 from intake.settings.schema import OutboundSettings, Settings
 from intake.store.models import OutboundMessage, OutboundState
-from intake.transport.stages import upstream_finished, wait_for_upstream
+from intake.transport.stages import Upstream
 from intake.transport.tls import tls_context
 
 log = logging.getLogger("intake.deliver")
@@ -46,7 +46,8 @@ class PermanentFailure(Exception):
 class Transport(Protocol):
     name: str  # where the mail goes, for messages
 
-    async def open(self) -> None: ...
+    async def open(self) -> None:
+        """Ready to send; does nothing when it already is."""
 
     async def send(self, row: OutboundMessage) -> None: ...
 
@@ -87,6 +88,9 @@ class SmtpTransport:
         self.name = f"smtp://{config.host}:{config.effective_port}"
 
     async def open(self) -> None:
+        """Connect and log in, unless still connected from an earlier run."""
+        if self.client is not None and self.client.is_connected:
+            return
         config = self.config
         try:
             context = tls_context(config.ca_file)
@@ -217,20 +221,25 @@ async def _record_failure(
 async def deliver_once(
     settings: Settings,
     stop: asyncio.Event | None = None,
-    upstream: asyncio.Event | None = None,
+    upstream: Upstream | None = None,
+    transport: Transport | None = None,
 ) -> DeliveryStats:
     """Send what is due, batch by batch, until nothing is due or a connection fails.
 
-    While `upstream` (the processing stage) is not yet set, an empty outbox means "wait for
-    more" rather than "done", so delivery overlaps processing over one connection.
+    Until `upstream` (the processing stage) has ended, an empty outbox means "wait for more"
+    rather than "done", so delivery overlaps processing over one connection. A `transport`
+    passed in is the caller's to close (the daemon keeps its connection open between runs);
+    otherwise one is opened for this run and closed at its end.
     """
     config = settings.outbound
     stats = DeliveryStats()
-    transport = make_transport(settings)
+    owned = transport is None
+    transport = transport or make_transport(settings)
+    upstream = upstream or Upstream.none()
     opened = False
     try:
         while stop is None or not stop.is_set():
-            upstream_done = upstream_finished(upstream)
+            upstream_done = upstream.look()
             now = datetime.now(UTC)
             due = (
                 await OutboundMessage.filter(state=OutboundState.QUEUED)
@@ -241,7 +250,7 @@ async def deliver_once(
             if not due:
                 if upstream_done:
                     break
-                await wait_for_upstream()
+                await upstream.wait()
                 continue
             if not opened:
                 await transport.open()
@@ -249,7 +258,7 @@ async def deliver_once(
             if not await _send_batch(transport, due, config, stats, stop):
                 break
     finally:
-        if opened:
+        if opened and owned:
             await transport.close()
     return stats
 

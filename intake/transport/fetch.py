@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -19,7 +19,7 @@ from intake.errors import IntakeError, OnboardingRequired
 from intake.mail.headers import message_id
 from intake.settings.schema import Settings
 from intake.store.models import InboundMessage, MailboxState
-from intake.transport.mailbox import Key, Mailbox, open_mailbox
+from intake.transport.mailbox import Fetched, Key, Mailbox, open_mailbox
 
 log = logging.getLogger("intake.fetch")
 
@@ -76,12 +76,12 @@ async def _store(
     mailbox: Mailbox,
     uidvalidity: int | None,
     state: MailboxState,
-    fetched: list[tuple[Key, bytes]],
+    fetched: list[Fetched],
     stats: FetchStats,
     quiet: bool,
 ) -> None:
     rows = []
-    for key, raw in fetched:
+    for key, raw, arrived_at in fetched:
         is_uid = isinstance(key, int)
         rows.append(
             InboundMessage(
@@ -94,6 +94,7 @@ async def _store(
                 uidvalidity=uidvalidity,
                 uid=key if is_uid else None,
                 source_ref=None if is_uid else str(key),
+                arrived_at=arrived_at,
                 quiet=quiet,
             )
         )
@@ -111,7 +112,7 @@ async def _store(
                 known.add(row.sha256)
                 fresh.append(row)
         await InboundMessage.bulk_create(fresh, ignore_conflicts=True)
-        uids = [key for key, _ in fetched if isinstance(key, int)]
+        uids = [item.key for item in fetched if isinstance(item.key, int)]
         if uids and max(uids) > state.last_uid:
             state.last_uid = max(uids)
             await state.save(update_fields=["last_uid", "updated_at"])
@@ -155,10 +156,12 @@ async def fetch_from(
     batch_size: int,
     stop: asyncio.Event | None = None,
     backfill: Backfill = Backfill(),
+    on_stored: Callable[[], None] | None = None,
 ) -> FetchStats:
-    """Store every new message, batch by batch, moving each batch once it is committed.
-    Between batches, honour `stop`. Maildir files are always read: their names are not unique
-    keys (people copy files in), so their content hash decides what is new."""
+    """Store every new message, batch by batch, moving each batch once it is committed, and
+    telling `on_stored` (the processing stage) at once. Between batches, honour `stop`.
+    Maildir files are always read: their names are not unique keys (people copy files in),
+    so their content hash decides what is new."""
     stats = FetchStats()
     uidvalidity = await asyncio.to_thread(mailbox.open)
     try:
@@ -175,7 +178,9 @@ async def fetch_from(
                 break
             fetched = await asyncio.to_thread(mailbox.fetch, batch)
             await _store(mailbox, uidvalidity, state, fetched, stats, backfill.quiet)
-            moved = [key for key, _ in fetched]
+            if on_stored is not None:
+                on_stored()
+            moved = [item.key for item in fetched]
             await asyncio.to_thread(mailbox.mark_processed, moved)
             stats.moved += len(moved)
     finally:
@@ -184,12 +189,16 @@ async def fetch_from(
 
 
 async def fetch_once(
-    settings: Settings, stop: asyncio.Event | None = None, backfill: Backfill | None = None
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    backfill: Backfill | None = None,
+    on_stored: Callable[[], None] | None = None,
 ) -> FetchStats:
     """One fetch. Unless `backfill` says otherwise, a first run that finds more than
     `mailbox.first_run_limit` messages waiting stops with OnboardingRequired."""
     backfill = backfill or Backfill(first_run_limit=settings.mailbox.first_run_limit)
-    stats = await fetch_from(open_mailbox(settings), settings.mailbox.batch_size, stop, backfill)
+    mailbox = open_mailbox(settings)
+    stats = await fetch_from(mailbox, settings.mailbox.batch_size, stop, backfill, on_stored)
     if stats.seen:
         log.info(
             "fetched %d message(s): %d stored, %d already stored, %d moved",

@@ -58,6 +58,7 @@ class Dovecot(Mailboxes, Server):
         users: dict[str, str] | None = None,
         tls: bool = False,
         advertise_move: bool = True,
+        advertise_idle: bool = True,
     ) -> None:
         self.users = dict(users) if users else {DEFAULT_USER: DEFAULT_PASSWORD}
         for login, password in self.users.items():
@@ -66,7 +67,11 @@ class Dovecot(Mailboxes, Server):
         self.default_user = next(iter(self.users))
         self.host = LOCALHOST
         self.tls = tls
-        self.advertise_move = advertise_move
+        self.hidden = frozenset(
+            name
+            for name, shown in (("MOVE", advertise_move), ("IDLE", advertise_idle))
+            if not shown
+        )
         self._user = ServiceUser.pick()
         self._directory = Path(directory)
         self.root, self._root_is_fallback = make_server_dir(self._directory, "dovecot-")
@@ -131,7 +136,7 @@ class Dovecot(Mailboxes, Server):
             ssl_port=self.ssl_port,
             user=self._user,
             tls=tls,
-            advertise_move=self.advertise_move,
+            hidden=self.hidden,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
+from typing import NamedTuple, Protocol
 
 from intake.settings.schema import Settings
 
 Key = int | str
+
+
+class Fetched(NamedTuple):
+    key: Key
+    raw: bytes
+    arrived_at: datetime | None  # IMAP's INTERNALDATE, a Maildir file's mtime
 
 
 class Mailbox(Protocol):
@@ -21,8 +28,8 @@ class Mailbox(Protocol):
     def pending(self) -> list[Key]:
         """Keys of the messages still in the folder (those fetched before included)."""
 
-    def fetch(self, keys: list[Key]) -> list[tuple[Key, bytes]]:
-        """Raw bytes of these messages, without marking them read."""
+    def fetch(self, keys: list[Key]) -> list[Fetched]:
+        """Raw bytes of these messages and when each arrived, without marking them read."""
 
     def mark_processed(self, keys: list[Key]) -> None:
         """Move these messages out of the folder, never deleting them."""
@@ -30,13 +37,16 @@ class Mailbox(Protocol):
     def close(self) -> None: ...
 
 
+def mailbox_password(settings: Settings) -> str:
+    return settings.secret(settings.mailbox.password_env, "mailbox.password_env") or ""
+
+
 def open_mailbox(settings: Settings) -> Mailbox:
     config = settings.mailbox
     if config.kind == "imap":
         from intake.transport.mailbox.imap import ImapMailbox
 
-        password = settings.secret(config.password_env, "mailbox.password_env") or ""
-        return ImapMailbox(config, password)
+        return ImapMailbox(config, mailbox_password(settings))
     from intake.transport.mailbox.maildir import MaildirMailbox
 
     assert config.path is not None

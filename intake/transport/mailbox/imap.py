@@ -17,7 +17,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from intake.errors import MailboxError, MailboxLoginFailed
 from intake.settings.schema import MailboxSettings
-from intake.transport.mailbox import Key
+from intake.transport.mailbox import Fetched, Key
 from intake.transport.tls import tls_context
 
 PROCESSED_KEYWORD = b"$IntakeProcessed"
@@ -45,29 +45,15 @@ class ImapMailbox:
         return self._client
 
     def _describe(self, exc: BaseException) -> str:
-        return f"{self.identity}: {_text(exc) or type(exc).__name__}"
+        return describe(self.identity, exc)
 
     def open(self) -> int | None:
-        config = self.config
+        client = connect(self.config, self.password, self.identity)
+        self._client = client
         try:
-            context = tls_context(config.ca_file)
-            client = IMAPClient(
-                config.host or "",
-                port=config.effective_port,
-                ssl=config.security == "ssl",
-                ssl_context=context,
-                timeout=config.timeout_seconds,
-            )
-            if config.security == "starttls":
-                client.starttls(context)
-            self._client = client
-            client.login(config.username or "", self.password)
             selected = client.select_folder(self.folder)
-            if not client.folder_exists(config.processed_folder):
-                client.create_folder(config.processed_folder)
-        except LoginError as exc:
-            self.close()
-            raise MailboxLoginFailed(f"{self.identity}: login failed: {_text(exc)}") from None
+            if not client.folder_exists(self.config.processed_folder):
+                client.create_folder(self.config.processed_folder)
         except IMAP_ERRORS as exc:
             self.close()
             raise MailboxError(self._describe(exc)) from None
@@ -83,13 +69,15 @@ class ImapMailbox:
         except IMAP_ERRORS as exc:
             raise MailboxError(self._describe(exc)) from None
 
-    def fetch(self, keys: list[Key]) -> list[tuple[Key, bytes]]:
+    def fetch(self, keys: list[Key]) -> list[Fetched]:
         try:
-            response = self.client.fetch([int(key) for key in keys], ["BODY.PEEK[]"])
+            response = self.client.fetch(
+                [int(key) for key in keys], ["BODY.PEEK[]", "INTERNALDATE"]
+            )
         except IMAP_ERRORS as exc:
             raise MailboxError(self._describe(exc)) from None
         return [
-            (int(uid), bytes(data[b"BODY[]"]))
+            Fetched(int(uid), bytes(data[b"BODY[]"]), data.get(b"INTERNALDATE"))
             for uid, data in sorted(response.items())
             if data.get(b"BODY[]") is not None
         ]
@@ -114,13 +102,47 @@ class ImapMailbox:
 
     def close(self) -> None:
         client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            client.logout()
-        except IMAP_ERRORS:
-            with contextlib.suppress(*IMAP_ERRORS):
-                client.shutdown()
+        disconnect(client)
+
+
+def connect(config: MailboxSettings, password: str, identity: str) -> IMAPClient:
+    """A logged-in client, its times timezone-aware; MailboxLoginFailed or MailboxError."""
+    client: IMAPClient | None = None
+    try:
+        context = tls_context(config.ca_file)
+        client = IMAPClient(
+            config.host or "",
+            port=config.effective_port,
+            ssl=config.security == "ssl",
+            ssl_context=context,
+            timeout=config.timeout_seconds,
+        )
+        client.normalise_times = False
+        if config.security == "starttls":
+            client.starttls(context)
+        client.login(config.username or "", password)
+    except LoginError as exc:
+        disconnect(client)
+        raise MailboxLoginFailed(f"{identity}: login failed: {_text(exc)}") from None
+    except IMAP_ERRORS as exc:
+        disconnect(client)
+        raise MailboxError(describe(identity, exc)) from None
+    return client
+
+
+def disconnect(client: IMAPClient | None) -> None:
+    """Log out, or drop the connection where the server no longer answers."""
+    if client is None:
+        return
+    try:
+        client.logout()
+    except IMAP_ERRORS:
+        with contextlib.suppress(*IMAP_ERRORS):
+            client.shutdown()
+
+
+def describe(identity: str, exc: BaseException) -> str:
+    return f"{identity}: {_text(exc) or type(exc).__name__}"
 
 
 def _text(exc: BaseException) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from intake.errors import MailboxError
-from intake.transport.mailbox import Key
+from intake.transport.mailbox import Fetched, Key
 
 PROCESSED_FLAGS = ":2,S"
 
@@ -31,11 +32,15 @@ class MaildirMailbox:
         names = (entry.name for entry in os.scandir(self.path / "new") if entry.is_file())
         return sorted(name for name in names if not name.startswith("."))
 
-    def fetch(self, keys: list[Key]) -> list[tuple[Key, bytes]]:
-        found: list[tuple[Key, bytes]] = []
+    def fetch(self, keys: list[Key]) -> list[Fetched]:
+        """The MTA writes into tmp/ and renames into new/, so a file's mtime is its arrival."""
+        found: list[Fetched] = []
         for key in keys:
+            path = self.path / "new" / str(key)
             try:
-                found.append((key, (self.path / "new" / str(key)).read_bytes()))
+                with path.open("rb") as file:
+                    arrived = datetime.fromtimestamp(os.fstat(file.fileno()).st_mtime, UTC)
+                    found.append(Fetched(key, file.read(), arrived))
             except FileNotFoundError:
                 continue  # taken away by someone else between listing and reading
         return found

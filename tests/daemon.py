@@ -1,0 +1,62 @@
+"""`intake run` as a test drives it: a real process, its log read while it runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.servers import DEFAULT_PASSWORD
+from tests.support import IMAP_PASSWORD_ENV
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Wait for `condition`, failing with `what` after `seconds` (a generous bound: this waits
+    for something to happen at all, it does not time it)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+class Daemon:
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.process = process
+        self.log_path = log_path
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def lines(self, text: str) -> list[str]:
+        return [line for line in self.log.splitlines() if text in line]
+
+    def wait_for_log(self, text: str, count: int = 1, seconds: float = 60) -> None:
+        wait_until(lambda: len(self.lines(text)) >= count, f"{text!r} in the log", seconds)
+
+
+@contextmanager
+def running_daemon(config: Path, password: str = DEFAULT_PASSWORD) -> Iterator[Daemon]:
+    """`intake run` on `config` until the block ends; then SIGTERM, and it must exit 0 without
+    a traceback."""
+    log_path = config.parent / "daemon.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "intake", "--config", str(config), "run"],
+            env={**os.environ, IMAP_PASSWORD_ENV: password},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    daemon = Daemon(process, log_path)
+    try:
+        yield daemon
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert process.returncode == 0, daemon.log
+    assert "Traceback" not in daemon.log, daemon.log

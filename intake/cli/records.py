@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 from rich.markup import escape
@@ -18,6 +18,7 @@ from intake.cli.common import (
 )
 from intake.conduct.digest import Digest, digests, run_digests
 from intake.errors import IntakeError
+from intake.mail.sanitize import short_duration
 from intake.settings.schema import Settings
 
 
@@ -102,7 +103,7 @@ def inbound(ctx: click.Context, show_all: bool, as_json: bool, failed: bool) -> 
         return
     print_table(
         "Inbound",
-        ["id", "received", "state", "outcome", "ticket", "reason"],
+        ["id", "received", "state", "outcome", "ticket", "acknowledged", "reason"],
         [
             [
                 str(r["id"]),
@@ -110,11 +111,18 @@ def inbound(ctx: click.Context, show_all: bool, as_json: bool, failed: bool) -> 
                 r["state"],
                 r["outcome"] or "-",
                 r["ticket"] or "-",
+                _after_arrival(r["acknowledged_after_seconds"]),
                 r["reason"],
             ]
             for r in rows
         ],
     )
+
+
+def _after_arrival(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{short_duration(timedelta(seconds=seconds))} after arrival"
 
 
 @inbound.command("show")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from intake.errors import IntakeError
 from intake.mail.headers import raw_headers
+from intake.store.lag import lags_by_inbound
 from intake.store.models import (
     Attachment,
     EventKind,
@@ -142,12 +143,14 @@ async def inbound(limit: int | None, failed_only: bool = False) -> list[dict[str
         "outcome",
         "reason",
         "received_at",
+        "arrived_at",
         "ticket_id",
         "size",
         "attempts",
         "last_error",
     )
     rows = await (query.limit(limit) if limit else query)
+    lags = await lags_by_inbound([row.id for row in rows])
     refs = {
         ticket.id: ticket.ref
         for ticket in await Ticket.filter(id__in=[r.ticket_id for r in rows if r.ticket_id])
@@ -161,12 +164,18 @@ async def inbound(limit: int | None, failed_only: bool = False) -> list[dict[str
             "reason": row.reason,
             "ticket": refs.get(row.ticket_id) if row.ticket_id else None,
             "received_at": _iso(row.received_at),
+            "arrived_at": _iso(row.arrived_at),
+            "acknowledged_after_seconds": _seconds(lags.get(row.id)),
             "size": row.size,
             "attempts": row.attempts,
             "last_error": row.last_error,
         }
         for row in rows
     ]
+
+
+def _seconds(duration: timedelta | None) -> float | None:
+    return None if duration is None else round(duration.total_seconds(), 1)
 
 
 async def inbound_detail(inbound_id: int) -> dict[str, Any]:
@@ -185,7 +194,9 @@ async def inbound_detail(inbound_id: int) -> dict[str, Any]:
         "mailbox": row.mailbox,
         "folder": row.folder,
         "uid": row.uid,
+        "arrived_at": _iso(row.arrived_at),
         "received_at": _iso(row.received_at),
+        "acknowledged_after_seconds": _seconds((await lags_by_inbound([row.id])).get(row.id)),
         "size": row.size,
         "sha256": row.sha256,
         "attempts": row.attempts,

@@ -35,7 +35,8 @@ usually has a resolution) are not cross-checked.
 JSON: `{"created_from": ISO | null, "created_before": ISO | null, "min_count": N,
 "total": CELL, "kind": {"report": CELL, ...}, "urgency": {"urgent": CELL, "not urgent":
 CELL}, "resolution": {..., "unresolved": CELL}, "status": {...}, "time_to_acknowledgement":
-MEDIAN, "time_to_first_response": MEDIAN}`, where a breakdown withheld whole (rule 3) is
+MEDIAN, "time_to_first_response": MEDIAN, "arrival_to_acknowledgement": MEDIAN with
+"p95_seconds"}`, where a breakdown withheld whole (rule 3) is
 `{"suppressed": true, "reason": "breakdown"}`, a CELL is `{"count": 12}` or
 `{"count": null, "suppressed": true, "reason": REASON}` and a MEDIAN is
 `{"median_seconds": 7200, "cases": CELL}`, `{"median_seconds": null, "suppressed": true,
@@ -45,6 +46,7 @@ MEDIAN, "time_to_first_response": MEDIAN}`, where a breakdown withheld whole (ru
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections import Counter
@@ -55,9 +57,10 @@ from typing import IO, Any, NamedTuple
 
 import click
 
-from intake.mail.sanitize import human_duration
+from intake.mail.sanitize import human_duration, short_duration
 from intake.settings.policy import CaseKind
 from intake.settings.schema import Settings
+from intake.store.lag import lags_by_ticket
 from intake.store.models import Ticket, TicketStatus
 
 BELOW_MIN_COUNT = "below_min_count"
@@ -80,6 +83,8 @@ class Case:
     created_at: datetime
     acknowledged_at: datetime | None
     first_response_at: datetime | None
+    # From the arrival of the mail that opened the case to its acknowledgement leaving.
+    acknowledgement_wait: timedelta | None = None
 
 
 class OptionError(click.BadParameter):
@@ -121,6 +126,7 @@ async def case_stats(
     if end is not None:
         query = query.filter(created_at__lt=end)
     rows = await query.values_list(
+        "id",
         "kind",
         "urgent",
         "status",
@@ -129,9 +135,12 @@ async def case_stats(
         "acknowledged_at",
         "first_response_at",
     )
+    waits = await lags_by_ticket([row[0] for row in rows])
     cases = [
-        Case(kind, urgent, str(status), resolution, created, acknowledged, responded)
-        for kind, urgent, status, resolution, created, acknowledged, responded in rows
+        Case(
+            kind, urgent, str(status), resolution, created, acknowledged, responded, waits.get(id_)
+        )
+        for id_, kind, urgent, status, resolution, created, acknowledged, responded in rows
     ]
     return {
         "created_from": start.isoformat() if start else None,
@@ -173,6 +182,12 @@ def summarise(
             [c.first_response_at - c.created_at for c in cases if c.first_response_at],
             total,
             min_count,
+        ),
+        "arrival_to_acknowledgement": _median(
+            [c.acknowledgement_wait for c in cases if c.acknowledgement_wait is not None],
+            total,
+            min_count,
+            p95=True,
         ),
     }
 
@@ -218,8 +233,11 @@ def _breakdown(values: Iterable[str], order: Sequence[str], min_count: int) -> d
     return {name: _cell(counts[name], reasons[name]) for name in names}
 
 
-def _median(durations: list[timedelta], total: int, min_count: int) -> dict[str, Any]:
-    """The median of `durations`, over `len(durations)` of `total` cases."""
+def _median(
+    durations: list[timedelta], total: int, min_count: int, *, p95: bool = False
+) -> dict[str, Any]:
+    """The median of `durations` (and with `p95` their 95th percentile, both to a tenth of a
+    second), over `len(durations)` of `total` cases."""
     over = len(durations)
     if over == 0:
         return {"median_seconds": None, "cases": {"count": 0}}
@@ -233,8 +251,19 @@ def _median(durations: list[timedelta], total: int, min_count: int) -> dict[str,
             "reason": BREAKDOWN if reason == BREAKDOWN else BELOW_MIN_COUNT,
             "cases": cases,
         }
-    seconds = statistics.median(duration.total_seconds() for duration in durations)
-    return {"median_seconds": round(seconds), "cases": cases}
+    seconds = sorted(duration.total_seconds() for duration in durations)
+    if not p95:
+        return {"median_seconds": round(statistics.median(seconds)), "cases": cases}
+    return {
+        "median_seconds": round(statistics.median(seconds), 1),
+        "p95_seconds": round(_percentile(seconds, 0.95), 1),
+        "cases": cases,
+    }
+
+
+def _percentile(ordered: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile: the smallest value at or above `fraction` of them."""
+    return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)]
 
 
 class TextReport(NamedTuple):
@@ -256,6 +285,11 @@ def text_report(report: Mapping[str, Any]) -> TextReport:
         if value["median_seconds"] is None:
             return text(value) if value.get("suppressed") else "-"
         return human_duration(timedelta(seconds=value["median_seconds"]))
+
+    def seconds(value: Mapping[str, Any], key: str) -> str:
+        if value.get(key) is None:
+            return text(value) if value.get("suppressed") else "-"
+        return short_duration(timedelta(seconds=value[key]))
 
     tables = [
         (
@@ -281,6 +315,14 @@ def text_report(report: Mapping[str, Any]) -> TextReport:
                     ("first response", "time_to_first_response"),
                 )
             ],
+        )
+    )
+    wait = report["arrival_to_acknowledgement"]
+    tables.append(
+        (
+            "Wait from a report's arrival to its acknowledgement",
+            ["median", "95th percentile", "cases"],
+            [[seconds(wait, "median_seconds"), seconds(wait, "p95_seconds"), text(wait["cases"])]],
         )
     )
     note = (

@@ -27,9 +27,10 @@ from intake.engine.machine_mail import MACHINE_HANDLERS
 from intake.engine.parallel import PendingParse, start_parsing
 from intake.engine.screen import screen
 from intake.mail.parse import ParsedMessage, parse_headers_only
-from intake.mail.sanitize import human_size
+from intake.mail.sanitize import human_size, short_duration
 from intake.settings.retry import backoff
 from intake.settings.schema import Settings
+from intake.store.lag import arrival
 from intake.store.models import InboundMessage, InboundState, Outcome
 from intake.transport.stages import Upstream
 
@@ -78,7 +79,10 @@ async def _due(limit: int) -> dict[int, bytes]:
 
 
 # Everything a handler may read of the row; its raw bytes are already in hand (from _due).
-_CLAIMED_FIELDS = ("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size", "quiet")
+_CLAIMED_FIELDS = (
+    *("id", "attempts", "message_id", "mailbox", "folder", "sha256", "size", "quiet"),
+    *("arrived_at", "received_at"),
+)
 
 
 def _start_parsing(due: dict[int, bytes], settings: Settings) -> dict[int, PendingParse]:
@@ -139,9 +143,10 @@ async def _process_one(
     except Exception as exc:  # any failure parks or reschedules the message, never loses it
         return await _record_failure(run.settings, inbound, exc)
     ref = f" {result.ticket.ref}" if result.ticket else ""
+    waited = short_duration(now - arrival(inbound.arrived_at, inbound.received_at))
     line = (
         f"inbound {inbound_id} {message.message_id or '(no Message-ID)'} -> "
-        f"{result.outcome}{ref} ({result.reason})"
+        f"{result.outcome}{ref} ({result.reason}); {waited} after arrival"
     )
     return str(result.outcome), line
 

@@ -53,6 +53,12 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def short_duration(duration: timedelta) -> str:
+    """A wait measured in seconds: '0.4 s', '12.0 s'; from a minute on, as human_duration."""
+    seconds = duration.total_seconds()
+    return f"{seconds:.1f} s" if seconds < 60 else human_duration(duration)
+
+
 def human_duration(duration: timedelta) -> str:
     hours = int(duration.total_seconds() // 3600)
     if hours >= 24 and hours % 24 == 0:

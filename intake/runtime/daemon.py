@@ -65,8 +65,9 @@ class Daemon:
 
     def wake(self, name: str) -> None:
         """Run job `name` now rather than at its next interval (or, while it backs off after
-        failures, as soon as the backoff ends); if it is running, once more as soon as it ends,
-        so that work committed during its run is not left waiting."""
+        failures, as soon as the backoff ends); if it is running, once more as soon as this run
+        ends (in the same run: the scheduler would skip a second instance), so that work
+        committed during its run is not left waiting."""
         if self.stop.is_set():
             return
         if name in self.busy:
@@ -85,9 +86,12 @@ class Daemon:
             assert task is not None
             self.in_flight.add(task)
             self.busy.add(name)
-            self.again.discard(name)
             try:
-                await work()
+                while True:  # again at once if woken while it ran: that work is committed
+                    self.again.discard(name)
+                    await work()
+                    if name not in self.again or self.stop.is_set():
+                        break
                 self.failures.pop(name, None)
                 self.resume_at.pop(name, None)
                 self.alerted.discard(name)
@@ -104,9 +108,7 @@ class Daemon:
             finally:
                 self.in_flight.discard(task)
                 self.busy.discard(name)
-                if name in self.again:
-                    self.again.discard(name)
-                    self.wake(name)
+                self.again.discard(name)  # after a failure, the backoff decides
 
         return run
 

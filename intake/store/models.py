@@ -223,6 +223,7 @@ class OutboundMessage(Model):
     in_reply_to: fields.ForeignKeyNullableRelation[InboundMessage] = fields.ForeignKeyField(
         "intake.InboundMessage", related_name="replies", null=True, on_delete=fields.SET_NULL
     )
+    in_reply_to_id: int | None  # the column behind `in_reply_to`, set by tortoise
     party: fields.ForeignKeyNullableRelation[Party] = fields.ForeignKeyField(
         "intake.Party", related_name="outbound", null=True, on_delete=fields.SET_NULL
     )

@@ -20,8 +20,10 @@ import aiosmtplib
 from tortoise.expressions import F, Q
 
 from intake.errors import DeliveryError, DeliveryLoginFailed
+from intake.mail.sanitize import short_duration
 from intake.settings.retry import backoff
 from intake.settings.schema import OutboundSettings, Settings
+from intake.store.lag import arrivals
 from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.stages import Upstream
 from intake.transport.tls import tls_context
@@ -291,15 +293,25 @@ class _SentLedger:
     async def _drain(self) -> None:
         while self.rows:
             rows, self.rows = self.rows, []
+            sent_at = datetime.now(UTC)
             await OutboundMessage.filter(id__in=[row.id for row in rows]).update(
-                state=OutboundState.SENT, sent_at=datetime.now(UTC), attempts=F("attempts") + 1
+                state=OutboundState.SENT, sent_at=sent_at, attempts=F("attempts") + 1
             )
+            answered = await arrivals([row.in_reply_to_id for row in rows if row.in_reply_to_id])
             for row in rows:
+                arrived = answered.get(row.in_reply_to_id) if row.in_reply_to_id else None
+                waited = (
+                    f", {short_duration(sent_at - arrived)} after inbound {row.in_reply_to_id}"
+                    " arrived"
+                    if arrived is not None
+                    else ""
+                )
                 log.info(
-                    "outbound %d (%s) sent to %d recipient(s)",
+                    "outbound %d (%s) sent to %d recipient(s)%s",
                     row.id,
                     row.kind,
                     len(row.recipients),
+                    waited,
                 )
 
 

@@ -87,6 +87,7 @@ def test_check_tries_each_connection(
         ["ok", "outbound"],
         ["ok", "database"],
     ]
+    assert lines[1].endswith(", push: IMAP IDLE")  # the session's Dovecot offers IDLE
 
     imap_config["outbound"]["port"] = free_port()
     bad = intake("check", config=write_settings(tmp_path, imap_config), check=False)

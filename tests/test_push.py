@@ -17,7 +17,7 @@ import pytest
 
 from tests.daemon import running_daemon, wait_until
 from tests.servers import Dovecot, SmtpSink
-from tests.support import make_mail, write_settings
+from tests.support import intake, make_mail, write_settings
 
 HOURLY = {
     "fetch_every": "1h",
@@ -74,15 +74,19 @@ def test_without_push_the_daemon_polls(
         data = _own_server_config(imap_config, imap)
         data["schedule"]["fetch_every"] = "1s"
         data["mailbox"]["push"] = push
-        with running_daemon(write_settings(tmp_path, data)) as daemon:
+        config = write_settings(tmp_path, data)
+        with running_daemon(config) as daemon:
             daemon.wait_for_log("intake running")
             imap.append(make_mail(sender="polled@example.net"))
             _wait_for_answer(sink, "polled@example.net")
+        checked = intake("check", config=config).stdout
     assert "IMAP IDLE on" not in daemon.log
     if push:
         assert "does not offer IDLE; polling every 1s" in daemon.log
+        assert "push: IDLE not offered, polling every 1s" in checked
     else:
         assert "push:" not in daemon.log
+        assert "push: off, polling every 1s" in checked
 
 
 def test_an_idle_connection_the_server_drops_is_made_again_and_nothing_is_lost_or_doubled(

@@ -7,6 +7,7 @@ import asyncio
 from intake.errors import IntakeError
 from intake.runtime.cycle import running
 from intake.settings.schema import Settings
+from intake.settings.types import format_duration
 from intake.transport.delivery import make_transport
 from intake.transport.mailbox import open_mailbox
 
@@ -19,8 +20,21 @@ async def _check_mailbox(settings: Settings) -> CheckResult:
         await asyncio.to_thread(mailbox.open)
     except IntakeError as exc:
         return ("mailbox", mailbox.identity, str(exc).removeprefix(mailbox.identity + ": "))
-    await asyncio.to_thread(mailbox.close)
-    return ("mailbox", f"{mailbox.identity} {mailbox.folder}", None)
+    try:
+        push = _push_line(settings, mailbox.offers_push())
+    finally:
+        await asyncio.to_thread(mailbox.close)
+    return ("mailbox", f"{mailbox.identity} {mailbox.folder}, {push}", None)
+
+
+def _push_line(settings: Settings, offered: bool) -> str:
+    poll = f"polling every {format_duration(settings.schedule.fetch_every)}"
+    if not settings.mailbox.push:
+        return f"push: off, {poll}"
+    if not offered:
+        return f"push: IDLE not offered, {poll}"
+    how = "IMAP IDLE" if settings.mailbox.kind == "imap" else "watched"
+    return f"push: {how}"
 
 
 async def _check_outbound(settings: Settings) -> CheckResult:

@@ -31,6 +31,9 @@ class Mailbox(Protocol):
     def fetch(self, keys: list[Key]) -> list[Fetched]:
         """Raw bytes of these messages and when each arrived, without marking them read."""
 
+    def offers_push(self) -> bool:
+        """Whether new mail can be heard of as it arrives (the server offers IDLE)."""
+
     def mark_processed(self, keys: list[Key]) -> None:
         """Move these messages out of the folder, never deleting them."""
 

@@ -59,6 +59,9 @@ class ImapMailbox:
             raise MailboxError(self._describe(exc)) from None
         return int(selected[b"UIDVALIDITY"])
 
+    def offers_push(self) -> bool:
+        return bool(self.client.has_capability("IDLE"))
+
     def _fallback_only(self) -> bool:
         return not (self.client.has_capability("MOVE") or self.client.has_capability("UIDPLUS"))
 

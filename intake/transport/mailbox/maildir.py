@@ -45,6 +45,9 @@ class MaildirMailbox:
                 continue  # taken away by someone else between listing and reading
         return found
 
+    def offers_push(self) -> bool:
+        return True  # inotify, or a poll twice a second where it is unavailable
+
     def mark_processed(self, keys: list[Key]) -> None:
         for key in keys:
             name = str(key)

@@ -20,7 +20,7 @@ import pytest
 from intake.runtime.cycle import running
 from intake.settings.schema import Settings
 from tests.mailroom import Mailroom
-from tests.servers import DEFAULT_PASSWORD, Dovecot, SmtpSink
+from tests.servers import DEFAULT_PASSWORD, Dovecot, Postgres, SmtpSink
 from tests.support import IMAP_PASSWORD_ENV, base_settings, settings_from, unique_folder
 
 
@@ -37,6 +37,13 @@ def _quiet_mailparser() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
     with Dovecot(tmp_path_factory.mktemp("dovecot"), tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """A throwaway PostgreSQL cluster; each test creates its own database in it."""
+    with Postgres(tmp_path_factory.mktemp("postgres")) as server:
         yield server
 
 

@@ -40,19 +40,28 @@ class Daemon:
         wait_until(lambda: len(self.lines(text)) >= count, f"{text!r} in the log", seconds)
 
 
-@contextmanager
-def running_daemon(config: Path, password: str = DEFAULT_PASSWORD) -> Iterator[Daemon]:
-    """`intake run` on `config` until the block ends; then SIGTERM, and it must exit 0 without
-    a traceback."""
-    log_path = config.parent / "daemon.log"
-    with log_path.open("wb") as log:
+def start_daemon(config: Path, name: str = "daemon", password: str = DEFAULT_PASSWORD) -> Daemon:
+    """`intake run` on `config`, its log in `name`.log beside the settings (appended to, so a
+    daemon restarted under the same name keeps one log)."""
+    log_path = config.parent / f"{name}.log"
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "intake", "--config", str(config), "run"],
             env={**os.environ, IMAP_PASSWORD_ENV: password},
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
-    daemon = Daemon(process, log_path)
+    return Daemon(process, log_path)
+
+
+@contextmanager
+def running_daemon(
+    config: Path, password: str = DEFAULT_PASSWORD, name: str = "daemon"
+) -> Iterator[Daemon]:
+    """`intake run` on `config` until the block ends; then SIGTERM, and it must exit 0 without
+    a traceback."""
+    daemon = start_daemon(config, name, password)
+    process = daemon.process
     try:
         yield daemon
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,12 +21,6 @@ from intake.store.models import InboundMessage, OutboundMessage, TeamMember, Tic
 from intake.store.references import next_reference
 from tests.servers import Postgres
 from tests.support import base_settings, make_mail, settings_from
-
-
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    with Postgres(tmp_path_factory.mktemp("postgres")) as server:
-        yield server
 
 
 @pytest.fixture

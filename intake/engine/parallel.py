@@ -1,9 +1,11 @@
 """Parsing on the second core: a worker process parses the next messages of a batch while the
 event loop's thread handles the current one (parsing is a quarter of the per-message work).
 
-The pool starts lazily, on the first batch big enough to gain from it, with the forkserver
-method (forking a process that runs threads, as aiosqlite does, is unsafe), and is shut down
-when the database closes. A broken pool (a worker killed by hostile input) falls back to
+The pool starts lazily, on the first batch big enough to gain from it, and is shut down when
+the database closes. Its workers are spawned (forking a process that runs threads, as aiosqlite
+does, is unsafe) straight from the daemon, not through a fork server, so that each can ask the
+kernel to kill it when the daemon dies (PR_SET_PDEATHSIG): however the daemon ends, SIGKILL
+included, no worker is left behind. A broken pool (a worker killed by hostile input) falls back to
 parsing each affected message alone in a fresh worker: the one that killed the worker fails
 there (it is retried, then parked) instead of taking the daemon down with it.
 """
@@ -11,23 +13,46 @@ there (it is retried, then parked) instead of taking the daemon down with it.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from intake.mail.parse import ParsedMessage, parse_message
 
 MIN_BATCH_FOR_POOL = 4
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 _pool: ProcessPoolExecutor | None = None
+
+
+def _die_with(parent: int) -> None:
+    """Each worker's initializer: the kernel sends it SIGKILL when its parent, the daemon, dies.
+    (The signal follows the thread that started the worker: the event loop's, which lives as
+    long as the daemon.) Where prctl does not exist (not Linux), the executor's own check of
+    its parent is all there is."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the daemon died before the kernel was told
+        os._exit(0)
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_die_with,
+        initargs=(os.getpid(),),
+    )
 
 
 def _get_pool(workers: int) -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("forkserver")
-        )
+        _pool = _new_pool(workers)
     return _pool
 
 
@@ -91,7 +116,7 @@ def _kill_workers(pool: ProcessPoolExecutor | None) -> None:
 
 
 async def _parse_alone(raw: bytes, budget: float | None) -> ParsedMessage:
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    pool = _new_pool(1)
     try:
         return await asyncio.wait_for(asyncio.wrap_future(pool.submit(parse_message, raw)), budget)
     except TimeoutError:

@@ -15,6 +15,7 @@ from intake.engine.parallel import shutdown_parse_pool
 from intake.engine.pipeline import ProcessStats, process_pending
 from intake.settings.schema import Settings
 from intake.store.db import database
+from intake.store.leases import free_leases_of_the_dead
 from intake.transport.delivery import DeliveryStats, deliver_once
 from intake.transport.fetch import Backfill, FetchStats, fetch_once
 from intake.transport.stages import Upstream
@@ -31,6 +32,8 @@ async def running(settings: Settings, *, sync: bool = True) -> AsyncIterator[Non
     try:
         async with database(settings.database_url()):
             if sync:
+                for holder in await free_leases_of_the_dead():
+                    log.info("freed the leases and claims of %s, which is gone", holder)
                 await sync_team(settings)
             yield
     finally:

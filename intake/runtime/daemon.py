@@ -31,6 +31,7 @@ from intake.settings.loading import OUTSIDE_CONTACT_MISSING
 from intake.settings.retry import backoff
 from intake.settings.schema import Settings
 from intake.settings.types import format_duration
+from intake.store.leases import release_lease, take_lease
 from intake.transport.delivery import deliver_once, make_transport
 from intake.transport.fetch import fetch_once
 from intake.transport.kept_open import KeptOpen
@@ -41,6 +42,7 @@ log = logging.getLogger("intake.daemon")
 BACKOFF_FIRST = timedelta(seconds=2)
 BACKOFF_MAX = timedelta(minutes=10)
 LAG_CHECK_EVERY = timedelta(minutes=1)
+FETCH_ELSEWHERE_RETRY = timedelta(seconds=2)
 
 
 class Daemon:
@@ -94,7 +96,9 @@ class Daemon:
                         break
                 self.failures.pop(name, None)
                 self.resume_at.pop(name, None)
-                self.alerted.discard(name)
+                if name in self.alerted:
+                    self.alerted.discard(name)
+                    await release_lease(f"alert {name}")  # a new episode is news again
                 if self.failing.pop(name, None) is not None:
                     log.info("%s: working again", name)
             except LoginFailed as exc:
@@ -108,9 +112,18 @@ class Daemon:
             finally:
                 self.in_flight.discard(task)
                 self.busy.discard(name)
-                self.again.discard(name)  # after a failure, the backoff decides
+                if name in self.again:  # woken during a run that failed: once the backoff ends
+                    self.again.discard(name)
+                    self._run_after_backoff(name)
 
         return run
+
+    def _run_after_backoff(self, name: str) -> None:
+        if self.stop.is_set():
+            return
+        pause = max(self.resume_at.get(name, 0.0) - time.monotonic(), 0.0)
+        when = datetime.now(UTC) + timedelta(seconds=max(pause, 0.1))  # after this run ends
+        self.scheduler.modify_job(name, next_run_time=when)
 
     def _report(self, name: str, error: str) -> None:
         """One line when a failure starts or changes, not one per poll; then back off,
@@ -125,26 +138,35 @@ class Daemon:
 
     async def _alert_if_persistent(self, name: str, error: str) -> None:
         """A login refused again and again will not heal by itself: say so loudly, once per
-        episode, in the log and (configurably) by email to the leads."""
+        episode, in the log, and (configurably) by email to the leads, once per
+        `[alerts] repeat_every` while it lasts, whichever of the daemons sharing the database
+        sees it (a lease)."""
         alerts = self.settings.alerts
-        if name in self.alerted or self.failures.get(name, 0) < alerts.after_failures:
+        if self.failures.get(name, 0) < alerts.after_failures:
             return
-        self.alerted.add(name)
-        log.critical(
-            "%s: login refused %d times in a row; a person must act: %s",
-            name,
-            self.failures[name],
-            error,
-        )
-        if alerts.email_leads:
-            try:
+        if name not in self.alerted:
+            self.alerted.add(name)
+            log.critical(
+                "%s: login refused %d times in a row; a person must act: %s",
+                name,
+                self.failures[name],
+                error,
+            )
+        if not alerts.email_leads:
+            return
+        try:
+            if await take_lease(f"alert {name}", alerts.repeat_every, renew=False):
                 await queue_alert(self.settings, name, error)
-            except Exception as exc:  # the alert is a courtesy; the log line stands
-                log.error("%s: could not queue the alert email: %s", name, exc)
+        except Exception as exc:  # the alert is a courtesy; the log line stands
+            log.error("%s: could not queue the alert email: %s", name, exc)
 
     async def _fetch(self) -> None:
-        await fetch_once(self.settings, self.stop, on_stored=lambda: self.wake("process"))
-        self.lag.fetched(datetime.now(UTC))
+        stats = await fetch_once(self.settings, self.stop, on_stored=lambda: self.wake("process"))
+        now = datetime.now(UTC)
+        self.lag.fetched(now)
+        if stats.elsewhere:  # another daemon's fetch may have listed the mailbox before the
+            # mail that woke us arrived: look again shortly, rather than at the next poll
+            self.scheduler.modify_job("fetch", next_run_time=now + FETCH_ELSEWHERE_RETRY)
 
     async def _process(self) -> None:
         wake = lambda: self.wake("deliver")  # noqa: E731
@@ -158,6 +180,12 @@ class Daemon:
             self.outbound.release()
 
     async def _deadlines(self) -> None:
+        """Once per interval across all daemons sharing the database (a lease), though two
+        runs at once would still send each reminder once (its unique key) and each digest
+        once (its lock)."""
+        every = self.settings.schedule.deadlines_every
+        if not await take_lease("deadlines", every * 0.9, renew=False):
+            return
         now = datetime.now(UTC)
         sent = await run_deadlines(self.settings, now)
         sent += sent_lines(await run_digests(self.settings, now))
@@ -226,11 +254,16 @@ class Daemon:
             log.info("push: %s; polling every %s", detail, every)
 
     def _poll_every(self, interval: timedelta) -> None:
-        if interval != self.polling_every and not self.stop.is_set():
-            self.polling_every = interval
-            self.scheduler.reschedule_job(
-                "fetch", trigger="interval", seconds=interval.total_seconds()
-            )
+        """A new interval for the fetch; a run already due sooner (a wake) keeps its time."""
+        if interval == self.polling_every or self.stop.is_set():
+            return
+        self.polling_every = interval
+        due = self.scheduler.get_job("fetch").next_run_time
+        job = self.scheduler.reschedule_job(
+            "fetch", trigger="interval", seconds=interval.total_seconds()
+        )
+        if due is not None and job.next_run_time is not None and due < job.next_run_time:
+            self.scheduler.modify_job("fetch", next_run_time=due)
 
     async def serve(self) -> None:
         settings = self.settings

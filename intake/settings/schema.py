@@ -81,6 +81,9 @@ class MailboxSettings(Section):
     # alive, every `idle_renew` (RFC 2177 allows 29 minutes; NATs drop idle links sooner).
     push: bool = True
     idle_renew: Duration = parse_duration("10m")
+    # One daemon at a time fetches from the mailbox: it holds the fetch for this long, renewed
+    # after every batch; a daemon that dies mid-fetch holds up the others no longer than this.
+    claim_for: Duration = parse_duration("30s")
 
     @model_validator(mode="after")
     def _kind_needs(self) -> MailboxSettings:
@@ -118,6 +121,9 @@ class OutboundSettings(Section):
     # The daemon keeps its SMTP connection open this long after the last email, so the next
     # acknowledgement does not wait for a new connection, TLS and login.
     keep_open: Duration = parse_duration("30s")
+    # A delivery run claims the rows it sends for this long (renewed while it sends), so
+    # daemons sharing a database never send one twice; a run that dies frees them after it.
+    claim_for: Duration = parse_duration("2m")
 
     @model_validator(mode="after")
     def _kind_needs(self) -> OutboundSettings:
@@ -252,6 +258,7 @@ class Alerts(Section):
 
     email_leads: bool = True
     after_failures: int = Field(default=3, ge=1)  # consecutive login failures before the email
+    repeat_every: Duration = parse_duration("1d")  # the email again while it is not fixed
 
 
 class Deadlines(Section):

@@ -11,6 +11,8 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
+from intake.store.locks import migration_lock
+
 APP = "intake"
 
 
@@ -57,10 +59,11 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 
 async def open_database(url: str) -> None:
-    """Apply pending migrations, then open the connections for this process."""
+    """Apply pending migrations (one process at a time), then open this process's connections."""
     _ensure_sqlite_dir(url)
     config = tortoise_config(url)
-    await migrate(config=config)
+    async with migration_lock(url):
+        await migrate(config=config)
     await Tortoise.close_connections()
     await Tortoise.init(config=config)
 

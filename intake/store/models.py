@@ -224,6 +224,10 @@ class OutboundMessage(Model):
         "intake.InboundMessage", related_name="replies", null=True, on_delete=fields.SET_NULL
     )
     in_reply_to_id: int | None  # the column behind `in_reply_to`, set by tortoise
+    # Taken by one delivery run at a time: a run claims a group of rows until `claimed_until`,
+    # so another daemon skips them; a run that dies releases them when the claim expires.
+    claimed_by = fields.CharField(max_length=200, null=True)
+    claimed_until = fields.DatetimeField(null=True)
     party: fields.ForeignKeyNullableRelation[Party] = fields.ForeignKeyField(
         "intake.Party", related_name="outbound", null=True, on_delete=fields.SET_NULL
     )
@@ -293,3 +297,15 @@ class MailboxState(Model):
     class Meta:
         table = "mailbox_state"
         unique_together = (("mailbox", "folder"),)
+
+
+class JobLease(Model):
+    """A job (or a piece of one) that one daemon at a time may run: whoever holds the lease
+    until `until`. A daemon that dies holding one loses it when it expires."""
+
+    name = fields.CharField(max_length=500, primary_key=True)
+    holder = fields.CharField(max_length=200)
+    until = fields.DatetimeField()
+
+    class Meta:
+        table = "job_lease"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
-from tortoise.expressions import F, Q
+from tortoise.expressions import F
 
 from intake.errors import DeliveryError, DeliveryLoginFailed
 from intake.mail.sanitize import short_duration
@@ -25,6 +25,7 @@ from intake.settings.retry import backoff
 from intake.settings.schema import OutboundSettings, Settings
 from intake.store.lag import arrivals
 from intake.store.models import OutboundMessage, OutboundState
+from intake.transport.claims import UNCLAIMED, Claim
 from intake.transport.stages import Upstream
 from intake.transport.tls import tls_context
 
@@ -216,7 +217,16 @@ async def _record_failure(
     else:
         delay = backoff(config.retry_after, row.attempts, config.max_retry_after)
         row.next_attempt_at = datetime.now(UTC) + delay
-    await row.save(update_fields=["attempts", "last_error", "state", "next_attempt_at"])
+    row.claimed_by = row.claimed_until = None
+    await row.save(
+        update_fields=[
+            "attempts",
+            "last_error",
+            "state",
+            "next_attempt_at",
+            *UNCLAIMED,
+        ]
+    )
     return final
 
 
@@ -238,26 +248,25 @@ async def deliver_once(
     owned = transport is None
     transport = transport or make_transport(settings)
     upstream = upstream or Upstream.none()
+    claim = Claim(config.claim_for)
     opened = False
     try:
         while stop is None or not stop.is_set():
             upstream_done = upstream.look()
-            now = datetime.now(UTC)
-            due = (
-                await OutboundMessage.filter(state=OutboundState.QUEUED)
-                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-                .order_by("id")
-                .limit(config.batch_size)
-            )
+            due = await claim.take(config.batch_size)
             if not due:
                 if upstream_done:
                     break
                 await upstream.wait()
                 continue
             if not opened:
-                await transport.open()
+                try:
+                    await transport.open()
+                except DeliveryError:
+                    await claim.release(due)
+                    raise
                 opened = True
-            if not await _send_batch(transport, due, config, stats, stop):
+            if not await _send_batch(transport, due, claim, config, stats, stop):
                 break
     finally:
         if opened and owned:
@@ -295,7 +304,10 @@ class _SentLedger:
             rows, self.rows = self.rows, []
             sent_at = datetime.now(UTC)
             await OutboundMessage.filter(id__in=[row.id for row in rows]).update(
-                state=OutboundState.SENT, sent_at=sent_at, attempts=F("attempts") + 1
+                state=OutboundState.SENT,
+                sent_at=sent_at,
+                attempts=F("attempts") + 1,
+                **UNCLAIMED,
             )
             answered = await arrivals([row.in_reply_to_id for row in rows if row.in_reply_to_id])
             for row in rows:
@@ -336,20 +348,23 @@ async def _refused(
 async def _send_batch(
     transport: Transport,
     due: list[OutboundMessage],
+    claim: Claim,
     config: OutboundSettings,
     stats: DeliveryStats,
     stop: asyncio.Event | None,
 ) -> bool:
-    """Send one batch; False when the connection is failing and the run should stop.
+    """Send one claimed batch; False when the connection is failing and the run should stop.
+    Whatever was not attempted is given back, for the next run of any daemon.
 
     A DeliveryError (the server unreachable, or refusing our login or sender address) is about
     the setup, not this row: it propagates, the row keeps its attempts, and the caller's failure
     handling (one log line, backoff) applies, as when the connection could not be opened."""
     ledger = _SentLedger()
     try:
-        for row in due:
+        for index, row in enumerate(due):
             if stop is not None and stop.is_set():
                 return False
+            await claim.keep(due[index:])
             try:
                 await transport.send(row)
             except PermanentFailure as exc:
@@ -370,4 +385,5 @@ async def _send_batch(
             stats.sent += 1
     finally:
         await ledger.flush()
+        await claim.release(due)  # touches only rows still queued and claimed by this run
     return True

@@ -10,14 +10,15 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from tortoise.transactions import in_transaction
 
 from intake.errors import IntakeError, OnboardingRequired
 from intake.mail.headers import message_id
-from intake.settings.schema import Settings
+from intake.settings.schema import MailboxSettings, Settings
+from intake.store.leases import release_lease, take_lease
 from intake.store.models import InboundMessage, MailboxState
 from intake.transport.mailbox import Fetched, Key, Mailbox, open_mailbox
 
@@ -30,6 +31,7 @@ class FetchStats:
     stored: int = 0
     duplicates: int = 0
     moved: int = 0
+    elsewhere: bool = False  # another daemon was fetching from this mailbox: nothing done
 
 
 def chunks(items: Sequence[Key], size: int) -> Iterator[list[Key]]:
@@ -153,7 +155,7 @@ async def _check_first_run(mailbox: Mailbox, waiting: int, limit: int | None) ->
 
 async def fetch_from(
     mailbox: Mailbox,
-    batch_size: int,
+    config: MailboxSettings,
     stop: asyncio.Event | None = None,
     backfill: Backfill = Backfill(),
     on_stored: Callable[[], None] | None = None,
@@ -161,31 +163,63 @@ async def fetch_from(
     """Store every new message, batch by batch, moving each batch once it is committed, and
     telling `on_stored` (the processing stage) at once. Between batches, honour `stop`.
     Maildir files are always read: their names are not unique keys (people copy files in),
-    so their content hash decides what is new."""
-    stats = FetchStats()
-    uidvalidity = await asyncio.to_thread(mailbox.open)
-    try:
-        state = await _current_state(mailbox, uidvalidity)
-        keys = await asyncio.to_thread(mailbox.pending)
-        stats.seen = len(keys)
-        await _check_first_run(mailbox, len(keys), backfill.first_run_limit)
-        leftovers = [key for key in keys if isinstance(key, int) and key <= state.last_uid]
-        stored = await _already_stored(mailbox, uidvalidity, leftovers) if leftovers else set()
-        if stored:
-            await _move_leftovers(mailbox, [key for key in keys if key in stored], stats)
-        for batch in chunks([key for key in keys if key not in stored], batch_size):
-            if stop is not None and stop.is_set():
-                break
-            fetched = await asyncio.to_thread(mailbox.fetch, batch)
-            await _store(mailbox, uidvalidity, state, fetched, stats, backfill.quiet)
-            if on_stored is not None:
-                on_stored()
-            moved = [item.key for item in fetched]
-            await asyncio.to_thread(mailbox.mark_processed, moved)
-            stats.moved += len(moved)
-    finally:
-        await asyncio.to_thread(mailbox.close)
-    return stats
+    so their content hash decides what is new.
+
+    One daemon at a time fetches from a mailbox (a lease for `claim_for`, renewed after every
+    batch); another that tries meanwhile returns at once with `elsewhere` set. The unique keys
+    would keep a second fetch from storing anything twice, but it would read and move the same
+    mail."""
+    return await _Fetch(mailbox, config, stop, backfill, on_stored).run()
+
+
+@dataclass
+class _Fetch:
+    mailbox: Mailbox
+    config: MailboxSettings
+    stop: asyncio.Event | None
+    backfill: Backfill
+    on_stored: Callable[[], None] | None
+    stats: FetchStats = field(default_factory=FetchStats)
+
+    @property
+    def lease(self) -> str:
+        return f"fetch {self.mailbox.identity} {self.mailbox.folder}"
+
+    async def run(self) -> FetchStats:
+        if not await take_lease(self.lease, self.config.claim_for):
+            self.stats.elsewhere = True  # its fetch stores what ours would
+            return self.stats
+        try:
+            await self._leased()
+        finally:
+            await release_lease(self.lease)
+        return self.stats
+
+    async def _leased(self) -> None:
+        mailbox, stats = self.mailbox, self.stats
+        uidvalidity = await asyncio.to_thread(mailbox.open)
+        try:
+            state = await _current_state(mailbox, uidvalidity)
+            keys = await asyncio.to_thread(mailbox.pending)
+            stats.seen = len(keys)
+            await _check_first_run(mailbox, len(keys), self.backfill.first_run_limit)
+            leftovers = [key for key in keys if isinstance(key, int) and key <= state.last_uid]
+            stored = await _already_stored(mailbox, uidvalidity, leftovers) if leftovers else set()
+            if stored:
+                await _move_leftovers(mailbox, [key for key in keys if key in stored], stats)
+            for batch in chunks([key for key in keys if key not in stored], self.config.batch_size):
+                if self.stop is not None and self.stop.is_set():
+                    break
+                fetched = await asyncio.to_thread(mailbox.fetch, batch)
+                await _store(mailbox, uidvalidity, state, fetched, stats, self.backfill.quiet)
+                if self.on_stored is not None:
+                    self.on_stored()
+                moved = [item.key for item in fetched]
+                await asyncio.to_thread(mailbox.mark_processed, moved)
+                stats.moved += len(moved)
+                await take_lease(self.lease, self.config.claim_for)
+        finally:
+            await asyncio.to_thread(mailbox.close)
 
 
 async def fetch_once(
@@ -198,7 +232,7 @@ async def fetch_once(
     `mailbox.first_run_limit` messages waiting stops with OnboardingRequired."""
     backfill = backfill or Backfill(first_run_limit=settings.mailbox.first_run_limit)
     mailbox = open_mailbox(settings)
-    stats = await fetch_from(mailbox, settings.mailbox.batch_size, stop, backfill, on_stored)
+    stats = await fetch_from(mailbox, settings.mailbox, stop, backfill, on_stored)
     if stats.seen:
         log.info(
             "fetched %d message(s): %d stored, %d already stored, %d moved",

@@ -144,6 +144,13 @@ def disconnect(client: IMAPClient | None) -> None:
             client.shutdown()
 
 
+def abandon(client: IMAPClient | None) -> None:
+    """Drop a connection that failed, without a LOGOUT that could wait on a dead link."""
+    if client is not None:
+        with contextlib.suppress(*IMAP_ERRORS):
+            client.shutdown()
+
+
 def describe(identity: str, exc: BaseException) -> str:
     return f"{identity}: {_text(exc) or type(exc).__name__}"
 

@@ -20,27 +20,26 @@ import socket
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 from imapclient import IMAPClient
 
-from intake.errors import MailboxError
+from intake.errors import MailboxError, MailboxLoginFailed
 from intake.settings.retry import backoff
 from intake.settings.schema import MailboxSettings
-from intake.transport.mailbox.imap import IMAP_ERRORS, connect, describe, disconnect
+from intake.transport.mailbox.imap import abandon, connect, describe, disconnect
 from intake.transport.push import Heard, News
 
 CHECK_SECONDS = 1.0  # how long one idle_check waits: also how soon a stop is noticed
 RECONNECT_FIRST = timedelta(seconds=2)
 RECONNECT_MAX = timedelta(minutes=5)
+STABLE_SECONDS = 60.0  # a link that lasted this long was working: the backoff starts again
 NEW_MAIL = {b"EXISTS", b"RECENT"}  # FETCH (flags) and EXPUNGE (mail moved out) bring nothing new
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}
 
 
 class LinkLost(Exception):
     """The server ended the session (BYE)."""
-
-
-LINK_ERRORS: tuple[type[BaseException], ...] = (MailboxError, LinkLost, *IMAP_ERRORS)
 
 
 class IdleWatch:
@@ -51,49 +50,59 @@ class IdleWatch:
         self.identity = f"imap://{config.username}@{config.host}:{config.effective_port}"
 
     def run(self, halt: threading.Event) -> None:
-        """Until `halt`: connect, IDLE, report; reconnect with backoff when the link breaks."""
+        """Until `halt`: connect, IDLE, report; reconnect with backoff when the link breaks.
+        The backoff is reset only by a link that lasted STABLE_SECONDS, so a server that takes
+        IDLE and drops it at once is not hammered; a refused login waits RECONNECT_MAX, as the
+        fetch's own attempts (and its alerts) already tell a person about it."""
         failures = 0
         while not halt.is_set():
             client: IMAPClient | None = None
+            began = time.monotonic()
             try:
                 client = connect(self.config, self.password, self.identity)
                 client.select_folder(self.config.folder, readonly=True)
                 if not client.has_capability("IDLE"):
                     self.heard(News.UNAVAILABLE, f"{self.identity} does not offer IDLE")
+                    disconnect(client)
                     return
                 _keep_alive(client.socket())
-                self.heard(News.UP, f"IMAP IDLE on {self.identity} {self.config.folder}")
-                failures = 0
                 self._idle(client, halt)
-            except LINK_ERRORS as exc:
-                failures += 1
-                self.heard(
-                    News.DOWN,
-                    str(exc) if isinstance(exc, MailboxError) else describe(self.identity, exc),
-                )
-                halt.wait(backoff(RECONNECT_FIRST, failures, RECONNECT_MAX).total_seconds())
-            finally:
                 disconnect(client)
+                return  # halted
+            except Exception as exc:  # whatever breaks the link, the watch goes on
+                abandon(client)
+                failures = 1 if time.monotonic() - began > STABLE_SECONDS else failures + 1
+                pause = backoff(RECONNECT_FIRST, failures, RECONNECT_MAX)
+                if isinstance(exc, MailboxLoginFailed):
+                    pause = RECONNECT_MAX
+                detail = str(exc) if isinstance(exc, MailboxError) else describe(self.identity, exc)
+                self.heard(News.DOWN, detail)
+                halt.wait(pause.total_seconds())
 
     def _idle(self, client: IMAPClient, halt: threading.Event) -> None:
         renew_every = self.config.idle_renew.total_seconds()
         client.idle()
+        self.heard(News.UP, f"IMAP IDLE on {self.identity} {self.config.folder}")
         renew_at = time.monotonic() + renew_every
         while not halt.is_set():
             started = time.monotonic()
             responses = client.idle_check(timeout=CHECK_SECONDS)
             woke_early = time.monotonic() - started < CHECK_SECONDS / 2
-            kinds = {response[1] for response in responses if len(response) > 1}
-            if any(response[0] == b"BYE" for response in responses):
-                raise LinkLost(f"{self.identity}: the server ended the session")
-            if kinds & NEW_MAIL:
-                self.heard(News.ARRIVED, "")
+            self._read(responses)
             if (woke_early and not responses) or time.monotonic() >= renew_at:
-                client.idle_done()
-                client.noop()  # raises on a dead link
+                # Renew, and prove the link alive: NOOP raises on a dead one. What the server
+                # says in between (mail that arrived just then) is read like IDLE's news.
+                self._read(client.idle_done()[1])
+                self._read(client.noop()[1])
                 client.idle()
                 renew_at = time.monotonic() + renew_every
         client.idle_done()
+
+    def _read(self, responses: list[tuple[Any, ...]]) -> None:
+        if any(response[0] == b"BYE" for response in responses):
+            raise LinkLost(f"{self.identity}: the server ended the session")
+        if any(len(response) > 1 and response[1] in NEW_MAIL for response in responses):
+            self.heard(News.ARRIVED, "")
 
 
 def _keep_alive(sock: socket.socket) -> None:
@@ -130,7 +139,10 @@ async def watch_imap(
                 loop.call_soon_threadsafe(ended.set)
 
     threading.Thread(target=body, name="intake-imap-idle", daemon=True).start()
-    await stop.wait()
+    waits = {asyncio.create_task(stop.wait()), asyncio.create_task(ended.wait())}
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)  # stopping, or it gave up
     halt.set()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(ended.wait(), timeout=CHECK_SECONDS + 5)
+    for wait in waits:
+        wait.cancel()

@@ -33,7 +33,7 @@ async def watch_maildir(path: Path, heard: Heard, stop: asyncio.Event) -> None:
                 new,
                 watch_filter=_delivered,
                 stop_event=stop,
-                step=20,
+                step=200,  # quiet this long: a file copied straight into new/ is written
                 recursive=False,
                 force_polling=force_polling,
                 poll_delay_ms=POLL_DELAY_MS,

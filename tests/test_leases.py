@@ -1,0 +1,69 @@
+"""Leases and claims: one holder at a time, renewal by the holder only, work once per period,
+and a dead process's leases freed when a daemon starts on the same host."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+from intake.settings.schema import Settings
+from intake.store.leases import HOST, free_leases_of_the_dead, release_lease, take_lease
+from intake.store.models import JobLease, OutboundMessage
+from intake.transport.claims import Claim
+
+MINUTE = timedelta(minutes=1)
+
+
+async def _as_another_holder(name: str, holder: str, until: datetime) -> None:
+    await JobLease.bulk_create([JobLease(name=name, holder="", until=until)], ignore_conflicts=True)
+    await JobLease.filter(name=name).update(holder=holder, until=until)
+
+
+async def test_a_lease_has_one_holder_until_it_expires_or_is_given_back(db: Settings) -> None:
+    now = datetime.now(UTC)
+    assert await take_lease("fetch x", MINUTE, now=now)
+    assert await take_lease("fetch x", MINUTE, now=now + timedelta(seconds=30))  # renewed
+    await _as_another_holder("fetch y", "elsewhere:1:abc", now + MINUTE)
+    assert not await take_lease("fetch y", MINUTE, now=now)
+    assert await take_lease("fetch y", MINUTE, now=now + 2 * MINUTE)  # expired: ours now
+    await release_lease("fetch y")
+    await _as_another_holder("fetch z", "elsewhere:1:abc", now + MINUTE)
+    await release_lease("fetch z")  # not ours to give back
+    assert not await take_lease("fetch z", MINUTE, now=now)
+
+
+async def test_work_once_per_period_is_not_renewed_even_by_its_holder(db: Settings) -> None:
+    now = datetime.now(UTC)
+    assert await take_lease("alert fetch", timedelta(days=1), renew=False, now=now)
+    assert not await take_lease("alert fetch", timedelta(days=1), renew=False, now=now + MINUTE)
+    assert await take_lease(
+        "alert fetch", timedelta(days=1), renew=False, now=now + 25 * 60 * MINUTE
+    )
+
+
+async def test_the_leases_and_claims_of_a_dead_process_on_this_host_are_freed(
+    db: Settings,
+) -> None:
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    dead = f"{HOST}:{ended.pid}:abcdef"
+    later = datetime.now(UTC) + timedelta(hours=1)
+    await _as_another_holder("fetch dead", dead, later)
+    await _as_another_holder("fetch remote", "another-host:1:abcdef", later)
+    row = await OutboundMessage.create(
+        kind="acknowledgement",
+        sender="info@example.org",
+        recipients=["sam@example.net"],
+        message_id="<x@example.org>",
+        subject="s",
+        raw_bytes=b"x",
+        claimed_by=dead,
+        claimed_until=later,
+    )
+    assert await Claim(MINUTE).take(10) == []  # claimed by the dead process: skipped
+
+    assert await free_leases_of_the_dead() == [dead]
+    assert await take_lease("fetch dead", MINUTE)
+    assert not await take_lease("fetch remote", MINUTE)  # alive or not, we cannot tell
+    [taken] = await Claim(MINUTE).take(10)
+    assert taken.id == row.id

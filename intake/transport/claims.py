@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from intake.store.lag import arrivals
 from intake.store.leases import HOLDER
 from intake.store.models import OutboundMessage, OutboundState
 
@@ -28,6 +29,7 @@ class Claim:
     def __init__(self, lease: timedelta) -> None:
         self.lease = lease
         self.until = datetime.now(UTC)
+        self.arrivals: dict[int, datetime] = {}  # of the inbound mail the claimed rows answer
 
     async def take(self, limit: int) -> list[OutboundMessage]:
         """Claim up to `limit` due rows, oldest first."""
@@ -46,6 +48,8 @@ class Claim:
                 await OutboundMessage.filter(id__in=[row.id for row in rows]).update(
                     claimed_by=HOLDER, claimed_until=self.until
                 )
+        answered = {row.in_reply_to_id for row in rows if row.in_reply_to_id is not None}
+        self.arrivals = await arrivals(answered) if answered else {}
         return list(rows)
 
     async def keep(self, rows: Sequence[OutboundMessage]) -> None:

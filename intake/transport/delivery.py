@@ -23,7 +23,6 @@ from intake.errors import DeliveryError, DeliveryLoginFailed
 from intake.mail.sanitize import short_duration
 from intake.settings.retry import backoff
 from intake.settings.schema import OutboundSettings, Settings
-from intake.store.lag import arrivals
 from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.claims import UNCLAIMED, Claim
 from intake.transport.stages import Upstream
@@ -281,9 +280,10 @@ class _SentLedger:
     SENT_BACKLOG_MAX before sending waits). A crash re-sends only what was accepted and not yet
     recorded; nothing is ever lost."""
 
-    def __init__(self) -> None:
+    def __init__(self, arrivals: dict[int, datetime]) -> None:
         self.rows: list[OutboundMessage] = []
         self.writing: asyncio.Task[None] | None = None
+        self.arrivals = arrivals  # of the mail the rows answer, for the log lines
 
     async def add(self, row: OutboundMessage) -> None:
         self.rows.append(row)
@@ -309,9 +309,8 @@ class _SentLedger:
                 attempts=F("attempts") + 1,
                 **UNCLAIMED,
             )
-            answered = await arrivals([row.in_reply_to_id for row in rows if row.in_reply_to_id])
             for row in rows:
-                arrived = answered.get(row.in_reply_to_id) if row.in_reply_to_id else None
+                arrived = self.arrivals.get(row.in_reply_to_id) if row.in_reply_to_id else None
                 waited = (
                     f", {short_duration(sent_at - arrived)} after inbound {row.in_reply_to_id}"
                     " arrived"
@@ -359,7 +358,7 @@ async def _send_batch(
     A DeliveryError (the server unreachable, or refusing our login or sender address) is about
     the setup, not this row: it propagates, the row keeps its attempts, and the caller's failure
     handling (one log line, backoff) applies, as when the connection could not be opened."""
-    ledger = _SentLedger()
+    ledger = _SentLedger(claim.arrivals)
     try:
         for index, row in enumerate(due):
             if stop is not None and stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from intake.runtime.cycle import running
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
 from intake.store.models import OutboundMessage, OutboundState
-from intake.transport.delivery import deliver_once
+from intake.transport.delivery import deliver_once, make_transport
 from tests.servers import SmtpSink, free_port, make_self_signed_cert
 from tests.support import base_settings, settings_from
 
@@ -52,6 +53,31 @@ async def test_a_batch_goes_over_one_reused_connection(imap_db: Settings, sink: 
     assert len(sink.wait_for(5)) == 5
     assert sink.connections - before == 1
     assert await OutboundMessage.filter(state=OutboundState.SENT).count() == 5
+
+
+async def test_the_daemons_kept_connection_serves_runs_until_the_server_drops_it(
+    imap_db: Settings, sink: SmtpSink
+) -> None:
+    """The daemon keeps its SMTP session between delivery runs; when the server has timed it
+    out meanwhile, the next email reconnects once and goes out, nothing deferred."""
+    with SmtpSink(port=free_port(), idle_timeout=1) as impatient:
+        settings = imap_db.model_copy(
+            update={"outbound": imap_db.outbound.model_copy(update={"port": impatient.port})}
+        )
+        transport = make_transport(settings)
+        try:
+            for _ in range(2):  # two runs in quick succession: one session
+                await _queue(settings, 1)
+                assert (await deliver_once(settings, transport=transport)).sent == 1
+            assert impatient.connections == 1
+            await asyncio.sleep(2)  # the server drops the idle session
+            await _queue(settings, 1)
+            stats = await deliver_once(settings, transport=transport)
+        finally:
+            await transport.close()
+        assert (stats.sent, stats.deferred) == (1, 0)
+        assert impatient.connections == 2
+        assert len(impatient.wait_for(3)) == 3
 
 
 async def test_a_4xx_answer_is_retried_later_with_backoff(

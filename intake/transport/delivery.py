@@ -31,6 +31,7 @@ from intake.transport.tls import tls_context
 log = logging.getLogger("intake.deliver")
 
 SENT_BACKLOG_MAX = 5
+SERVICE_CLOSING = 421  # RFC 5321: the server is closing the session
 
 
 class TemporaryFailure(Exception):
@@ -151,6 +152,10 @@ class SmtpTransport:
         try:
             errors, _ = await self.client.sendmail(row.sender, list(row.recipients), row.raw_bytes)
         except aiosmtplib.SMTPSenderRefused as exc:
+            if exc.code == SERVICE_CLOSING:  # a kept-open session the server has timed out
+                await _quietly_close(self.client)
+                self.client = None
+                raise ConnectionLost(f"{self.name}: {exc.code} {exc.message}") from None
             # Our own address refused (authentication, relaying): a setup problem, not this
             # message's. Stop the run; the rows stay queued for when the setup is fixed.
             raise DeliveryError(f"{self.name}: sender refused: {exc.code} {exc.message}") from None

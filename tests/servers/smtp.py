@@ -145,10 +145,12 @@ class SmtpSink(Server):
         tls_cert: tuple[Path, Path] | None = None,
         implicit_tls: bool = False,
         data_size_limit: int | None = 64 * 1024 * 1024,
+        idle_timeout: float | None = None,
     ) -> None:
         if implicit_tls and tls_cert is None:
             raise ValueError("implicit_tls needs tls_cert")
         self.host = hostname
+        self.idle_timeout = idle_timeout  # seconds before the server drops an idle session
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
         self.auth = dict(auth) if auth is not None else None
@@ -197,6 +199,8 @@ class SmtpSink(Server):
                 "data_size_limit": self.data_size_limit,
                 "enable_SMTPUTF8": True,
             }
+            if self.idle_timeout is not None:
+                kwargs["timeout"] = self.idle_timeout
             if self.implicit_tls:
                 kwargs["ssl_context"] = context
             elif context is not None:

@@ -184,3 +184,19 @@ def test_a_parked_message_can_be_inspected_and_retried(tmp_path: Path) -> None:
     assert len(json.loads(intake("tickets", "--json", config=config).stdout)) == 1
     refused = intake("inbound", "retry", config=config, check=False)
     assert refused.returncode == 1 and "name message ids, or --all" in refused.stderr
+
+
+def test_log_lines_as_json_carry_the_fields_of_the_text_line_and_stay_redacted(
+    tmp_path: Path,
+) -> None:
+    config = _maildir_config(tmp_path)
+    forged = "info+3-1-abcdefghijklmnop@example.org"  # a reply address whose signature is wrong
+    _deliver(tmp_path, "report.eml", make_mail(sender="json@example.net"))
+    _deliver(tmp_path, "forged.eml", make_mail(sender="mallory@example.net", to=forged))
+    result = intake("--log-format", "json", "poll", config=config)
+    lines = [json.loads(line) for line in result.stderr.strip().splitlines()]
+    assert lines and all(set(line) >= {"time", "level", "logger", "message"} for line in lines)
+    outcomes = [line for line in lines if line["logger"] == "intake.pipeline"]
+    assert any("-> ticket_created" in line["message"] for line in outcomes)
+    assert all(line["level"] in {"INFO", "WARNING"} for line in outcomes)
+    assert "abcdefghijklmnop" not in result.stderr  # the signature is redacted here too

@@ -87,4 +87,5 @@ async def test_a_database_of_the_earlier_layout_opens_and_works(
         *before,
         ("intake", "0007_inbound_arrival"),
         ("intake", "0008_cluster"),
+        ("intake", "0009_outbound_cancelled"),
     ]

@@ -1,16 +1,39 @@
-"""Logging: one line per event, to stderr (journald adds the timestamps under systemd)."""
+"""Logging: one line per event, to stderr (journald adds the timestamps under systemd), as
+text or, for log shippers, as one JSON object per line with the same fields."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
+from typing import Literal
 
 from intake.engine.tokens import RedactTokens
 
+LogFormat = Literal["text", "json"]
 
-def configure_logging(verbose: bool = False) -> None:
+
+class JsonLines(logging.Formatter):
+    """`{"time", "level", "logger", "message"}` (and `"exception"` when there is one), the
+    fields of the text line; the message is the redacted one, as in the text line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(verbose: bool = False, log_format: LogFormat = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonLines() if log_format == "json" else text)
     handler.addFilter(RedactTokens())  # reply tokens are credentials
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import click
 
 from intake.cli.common import print_table, run_async, settings_of, with_database
-from intake.cli.logs import configure_logging
+from intake.cli.logs import LogFormat, configure_logging
 from intake.cli.records import COMMANDS
 from intake.conduct.deadlines import run_deadlines
 from intake.conduct.digest import run_digests, sent_lines
@@ -31,10 +31,16 @@ from intake.transport.fetch import Backfill
     help="Settings file (default: $INTAKE_CONFIG, else ./settings.toml).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Log lines as text, or as one JSON object per line (for log shippers).",
+)
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, config: str | None, verbose: bool, log_format: LogFormat) -> None:
     """Intake: email intake and confidential case handling for Code of Conduct teams."""
-    configure_logging(verbose)
+    configure_logging(verbose, log_format)
     ctx.ensure_object(dict)
     ctx.obj["settings_loader"] = lambda: load_settings(config)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -135,12 +137,7 @@ def inbound_show(ctx: click.Context, inbound_id: int, as_json: bool) -> None:
     if as_json:
         print_json(detail)
         return
-    for key, value in detail.items():
-        if key != "headers":
-            console.print(f"{key:<12} {value if value is not None else '-'}", markup=False)
-    console.rule("headers")
-    for name, value in detail["headers"]:
-        console.print(f"{name}: {value}", markup=False, highlight=False)
+    _print_detail(detail)
 
 
 @inbound.command("retry")
@@ -156,12 +153,15 @@ def inbound_retry(ctx: click.Context, inbound_ids: tuple[int, ...], retry_all: b
     click.echo(f"{count} message(s) back in the queue")
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @ALL_OPTION
 @JSON_OPTION
 @click.pass_context
 def outbox(ctx: click.Context, show_all: bool, as_json: bool) -> None:
-    """Outbound mail, most recent first, with its delivery state."""
+    """Outbound mail, most recent first, with its delivery state (see also: show, retry,
+    cancel)."""
+    if ctx.invoked_subcommand is not None:
+        return
     rows = with_database(ctx, lambda _: views.outbox(None if show_all else views.RECENT))
     if as_json:
         print_json(rows)
@@ -182,6 +182,63 @@ def outbox(ctx: click.Context, show_all: bool, as_json: bool) -> None:
             for r in rows
         ],
     )
+
+
+@outbox.command("show")
+@click.argument("outbound_id", type=int)
+@JSON_OPTION
+@click.pass_context
+def outbox_show(ctx: click.Context, outbound_id: int, as_json: bool) -> None:
+    """One outbound email: state, attempts, last error and headers (not its body)."""
+    detail = with_database(ctx, lambda _: views.outbox_detail(outbound_id))
+    if as_json:
+        print_json(detail)
+        return
+    _print_detail(detail)
+
+
+def _print_detail(detail: dict[str, Any]) -> None:
+    for key, value in detail.items():
+        if key != "headers":
+            shown = ", ".join(value) if isinstance(value, list) else value
+            console.print(f"{key:<15} {shown if shown is not None else '-'}", markup=False)
+    console.rule("headers")
+    for name, value in detail["headers"]:
+        console.print(f"{name}: {value}", markup=False, highlight=False)
+
+
+@outbox.command("retry")
+@click.argument("outbound_ids", type=int, nargs=-1)
+@click.option("--failed", "all_failed", is_flag=True, help="Every email that failed for good.")
+@JSON_OPTION
+@click.pass_context
+def outbox_retry(
+    ctx: click.Context, outbound_ids: tuple[int, ...], all_failed: bool, as_json: bool
+) -> None:
+    """Queue failed or deferred emails again, due now; the next delivery run sends them."""
+    if not outbound_ids and not all_failed:
+        raise IntakeError("outbox retry: name email ids, or --failed")
+    ids = None if all_failed else list(outbound_ids)
+    queued = with_database(ctx, lambda _: views.retry_outbound(ids))
+    if as_json:
+        print_json({"queued": queued})
+        return
+    click.echo(f"{len(queued)} email(s) back in the queue")
+
+
+@outbox.command("cancel")
+@click.argument("outbound_id", type=int)
+@click.option("--reason", required=True, help="Why: recorded on the case with your name.")
+@JSON_OPTION
+@click.pass_context
+def outbox_cancel(ctx: click.Context, outbound_id: int, reason: str, as_json: bool) -> None:
+    """Withdraw an email that has not been sent; the case's thread records who and why."""
+    who = f"{getpass.getuser()} (command line)"
+    with_database(ctx, lambda settings: views.cancel_outbound(settings, outbound_id, reason, who))
+    if as_json:
+        print_json({"cancelled": outbound_id, "by": who, "reason": reason})
+        return
+    click.echo(f"outbound {outbound_id} cancelled")
 
 
 @click.command()

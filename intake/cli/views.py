@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+from tortoise.transactions import in_transaction
+
+from intake.conduct.notes import note
 from intake.errors import IntakeError
 from intake.mail.headers import raw_headers
+from intake.settings.schema import Settings
 from intake.store.lag import lags_by_inbound
 from intake.store.models import (
     Attachment,
@@ -14,6 +18,7 @@ from intake.store.models import (
     InboundMessage,
     InboundState,
     OutboundMessage,
+    OutboundState,
     Party,
     PartyRole,
     Ticket,
@@ -234,3 +239,81 @@ async def outbox(limit: int | None) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+async def outbox_detail(outbound_id: int) -> dict[str, Any]:
+    """One outbound email: its state, delivery history and headers (not its body)."""
+    row = await _outbound(outbound_id)
+    ticket = await Ticket.get_or_none(id=row.ticket_id) if row.ticket_id else None
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "ticket": ticket.ref if ticket else None,
+        "sender": row.sender,
+        "recipients": list(row.recipients),
+        "subject": row.subject,
+        "message_id": row.message_id,
+        "state": str(row.state),
+        "attempts": row.attempts,
+        "next_attempt_at": _iso(row.next_attempt_at),
+        "last_error": row.last_error,
+        "claimed_by": row.claimed_by,
+        "created_at": _iso(row.created_at),
+        "sent_at": _iso(row.sent_at),
+        "size": len(row.raw_bytes),
+        "headers": [list(header) for header in raw_headers(row.raw_bytes)],
+    }
+
+
+async def _outbound(outbound_id: int) -> OutboundMessage:
+    row = await OutboundMessage.get_or_none(id=outbound_id)
+    if row is None:
+        raise IntakeError(f"no outbound message {outbound_id}")
+    return row
+
+
+WAITING = (OutboundState.QUEUED, OutboundState.FAILED)  # not sent: may be retried or cancelled
+
+
+async def retry_outbound(ids: list[int] | None) -> list[int]:
+    """Queue failed (or deferred) emails again, due now, with their attempts counted afresh;
+    all failed ones when `ids` is None. Returns the ids queued."""
+    if ids is None:
+        query = OutboundMessage.filter(state=OutboundState.FAILED)
+    else:
+        rows = [await _outbound(outbound_id) for outbound_id in ids]
+        for row in rows:
+            if row.state not in WAITING:
+                raise IntakeError(
+                    f"outbound {row.id} is {row.state}: only mail not sent is retried"
+                )
+        query = OutboundMessage.filter(id__in=ids)
+    queued = cast(list[int], await query.values_list("id", flat=True))
+    await OutboundMessage.filter(id__in=queued).update(
+        state=OutboundState.QUEUED, attempts=0, next_attempt_at=None, last_error=None
+    )
+    return queued
+
+
+async def cancel_outbound(settings: Settings, outbound_id: int, reason: str, who: str) -> None:
+    """Withdraw an email not yet sent; the case's thread records who did it and why."""
+    async with in_transaction():
+        row = await OutboundMessage.select_for_update().get_or_none(id=outbound_id)
+        if row is None:  # locked: a delivery run that claims it now skips it
+            raise IntakeError(f"no outbound message {outbound_id}")
+        if row.state not in WAITING:
+            raise IntakeError(f"outbound {row.id} is {row.state}: only mail not sent is cancelled")
+        if row.claimed_by and row.claimed_until and row.claimed_until > datetime.now(UTC):
+            raise IntakeError(f"outbound {row.id} is being sent right now; try again in a minute")
+        await OutboundMessage.filter(id=row.id).update(
+            state=OutboundState.CANCELLED, next_attempt_at=None, last_error=f"cancelled: {reason}"
+        )
+        ticket = await Ticket.get_or_none(id=row.ticket_id) if row.ticket_id else None
+        if ticket is not None:
+            to = ", ".join(row.recipients)
+            await note(
+                settings,
+                ticket,
+                f"Email {row.id} ({row.kind} to {to}) cancelled by {who} before it was sent:"
+                f" {reason}",
+            )

@@ -37,6 +37,7 @@ class OutboundState(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # refused for good by our server, or too many attempts
     BOUNCED = "bounced"  # accepted, then reported undeliverable by a bounce
+    CANCELLED = "cancelled"  # withdrawn by hand before it was sent (`intake outbox cancel`)
 
 
 class TicketStatus(StrEnum):
@@ -224,6 +225,7 @@ class OutboundMessage(Model):
         "intake.InboundMessage", related_name="replies", null=True, on_delete=fields.SET_NULL
     )
     in_reply_to_id: int | None  # the column behind `in_reply_to`, set by tortoise
+    ticket_id: int | None  # the column behind `ticket`
     # Taken by one delivery run at a time: a run claims a group of rows until `claimed_until`,
     # so another daemon skips them; a run that dies releases them when the claim expires.
     claimed_by = fields.CharField(max_length=200, null=True)

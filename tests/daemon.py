@@ -40,14 +40,19 @@ class Daemon:
         wait_until(lambda: len(self.lines(text)) >= count, f"{text!r} in the log", seconds)
 
 
-def start_daemon(config: Path, name: str = "daemon", password: str = DEFAULT_PASSWORD) -> Daemon:
+def start_daemon(
+    config: Path,
+    name: str = "daemon",
+    password: str = DEFAULT_PASSWORD,
+    env: dict[str, str] | None = None,
+) -> Daemon:
     """`intake run` on `config`, its log in `name`.log beside the settings (appended to, so a
     daemon restarted under the same name keeps one log)."""
     log_path = config.parent / f"{name}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "intake", "--config", str(config), "run"],
-            env={**os.environ, IMAP_PASSWORD_ENV: password},
+            env={**os.environ, IMAP_PASSWORD_ENV: password, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -56,11 +61,14 @@ def start_daemon(config: Path, name: str = "daemon", password: str = DEFAULT_PAS
 
 @contextmanager
 def running_daemon(
-    config: Path, password: str = DEFAULT_PASSWORD, name: str = "daemon"
+    config: Path,
+    password: str = DEFAULT_PASSWORD,
+    name: str = "daemon",
+    env: dict[str, str] | None = None,
 ) -> Iterator[Daemon]:
     """`intake run` on `config` until the block ends; then SIGTERM, and it must exit 0 without
     a traceback."""
-    daemon = start_daemon(config, name, password)
+    daemon = start_daemon(config, name, password, env)
     process = daemon.process
     try:
         yield daemon

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +88,12 @@ def test_check_tries_each_connection(
         ["ok", "mailbox"],
         ["ok", "outbound"],
         ["ok", "database"],
+        ["ok", "schema"],
+        ["ok", "queues"],
     ]
     assert lines[1].endswith(", push: IMAP IDLE")  # the session's Dovecot offers IDLE
+    assert "migrations applied" in lines[4]
+    assert lines[5].endswith("inbound 0 waiting, 0 parked; outbound 0 queued, 0 failed")
 
     imap_config["outbound"]["port"] = free_port()
     bad = intake("check", config=write_settings(tmp_path, imap_config), check=False)
@@ -200,3 +206,27 @@ def test_log_lines_as_json_carry_the_fields_of_the_text_line_and_stay_redacted(
     assert any("-> ticket_created" in line["message"] for line in outcomes)
     assert all(line["level"] in {"INFO", "WARNING"} for line in outcomes)
     assert "abcdefghijklmnop" not in result.stderr  # the signature is redacted here too
+
+
+def test_check_fails_when_mail_waits_too_long_or_a_job_keeps_failing(tmp_path: Path) -> None:
+    config = _maildir_config(tmp_path)
+    intake("check", config=config)  # creates the database
+    database = tmp_path / "intake.sqlite3"
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(sep=" ")
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "INSERT INTO inbound_message (raw_bytes, size, sha256, mailbox, folder, received_at,"
+            " arrived_at, state, reason, attempts, quiet) VALUES (x'00', 1, 'abc', 'test',"
+            f" 'new', '{hour_ago}', '{hour_ago}', 'pending', '', 0, 0)"
+        )
+        connection.execute(
+            "INSERT INTO job_run (name, succeeded_at, failed_at, error, holder) VALUES"
+            f" ('fetch', '{hour_ago}', '{datetime.now(UTC).isoformat(sep=' ')}',"
+            " 'imap://x: login failed', 'h:1:a')"
+        )
+    stuck = intake("check", config=config, check=False)
+    assert stuck.returncode == 1
+    failed = [line for line in stuck.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 2, stuck.stdout
+    assert "queues" in failed[0] and "inbound 1 waiting (oldest 1 hour)" in failed[0]
+    assert "job fetch" in failed[1] and "login failed" in failed[1]

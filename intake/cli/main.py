@@ -113,10 +113,9 @@ def check(ctx: click.Context) -> None:
     if settings.organisation.outside_contact is None:
         click.echo(f"warning  settings   {OUTSIDE_CONTACT_MISSING}")
     results = run_async(run_checks(settings))
-    for name, target, error in results:
-        status = "ok" if error is None else "FAILED"
-        click.echo(f"{status:<8} {name:<10} {target}{'' if error is None else ': ' + error}")
-    if any(error is not None for _, _, error in results):
+    for check in results:
+        click.echo(f"{check.status:<8} {check.name:<10} {check.text}")
+    if any(check.status == "FAILED" for check in results):
         sys.exit(1)
 
 

@@ -1,30 +1,54 @@
-"""`intake check`: try each connection once and say, in one line each, what happened."""
+"""`intake check`: each connection tried once, then what the database says of the work, one
+line each; usable as a health check, since it exits non-zero when anything is out of bounds.
+
+Out of bounds (FAILED): a connection that fails; a message waiting longer than
+`[schedule] lag_warning`; a job whose last success is older than that plus its interval.
+Worth a look but not a failure (warning): mail parked or failed for good, which needs a person
+(`intake inbound retry`, `intake outbox retry`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise import connections
 
 from intake.errors import IntakeError
+from intake.mail.sanitize import short_duration
 from intake.runtime.cycle import running
+from intake.runtime.health import queue_figures
 from intake.settings.schema import Settings
 from intake.settings.types import format_duration
+from intake.store.db import connection_name
+from intake.store.job_runs import job_runs
+from intake.store.models import JobRun
 from intake.transport.delivery import make_transport
 from intake.transport.mailbox import open_mailbox
 
-CheckResult = tuple[str, str, str | None]
+OK, WARNING, FAILED = "ok", "warning", "FAILED"
 
 
-async def _check_mailbox(settings: Settings) -> CheckResult:
+@dataclass(frozen=True)
+class Check:
+    status: str  # OK, WARNING or FAILED
+    name: str
+    text: str
+
+
+async def _check_mailbox(settings: Settings) -> Check:
     mailbox = open_mailbox(settings)
     try:
         await asyncio.to_thread(mailbox.open)
     except IntakeError as exc:
-        return ("mailbox", mailbox.identity, str(exc).removeprefix(mailbox.identity + ": "))
+        detail = str(exc).removeprefix(mailbox.identity + ": ")
+        return Check(FAILED, "mailbox", f"{mailbox.identity}: {detail}")
     try:
         push = _push_line(settings, mailbox.offers_push())
     finally:
         await asyncio.to_thread(mailbox.close)
-    return ("mailbox", f"{mailbox.identity} {mailbox.folder}, {push}", None)
+    return Check(OK, "mailbox", f"{mailbox.identity} {mailbox.folder}, {push}")
 
 
 def _push_line(settings: Settings, offered: bool) -> str:
@@ -37,30 +61,75 @@ def _push_line(settings: Settings, offered: bool) -> str:
     return f"push: {how}"
 
 
-async def _check_outbound(settings: Settings) -> CheckResult:
+async def _check_outbound(settings: Settings) -> Check:
     transport = make_transport(settings)
     target = transport.name
     try:
         await transport.open()
     except IntakeError as exc:
-        return ("outbound", target, str(exc).removeprefix(target + ": "))
+        return Check(FAILED, "outbound", f"{target}: {str(exc).removeprefix(target + ': ')}")
     await transport.close()
-    return ("outbound", target, None)
+    return Check(OK, "outbound", target)
 
 
-async def _check_database(settings: Settings) -> CheckResult:
+async def _check_database(settings: Settings) -> list[Check]:
     target = settings.database.url.split("@")[-1]
     try:
-        async with running(settings, sync=False):  # a check changes nothing
-            pass
+        async with running(settings, sync=False):  # a check changes nothing but the schema
+            return [Check(OK, "database", target), *await _the_work(settings)]
     except Exception as exc:  # asyncpg's own errors are neither ORM errors nor OSError
-        return ("database", target, f"{type(exc).__name__}: {exc}")
-    return ("database", target, None)
+        return [Check(FAILED, "database", f"{target}: {type(exc).__name__}: {exc}")]
 
 
-async def run_checks(settings: Settings) -> list[CheckResult]:
+async def _the_work(settings: Settings) -> list[Check]:
+    now = datetime.now(UTC)
+    bound = settings.schedule.lag_warning
+    connection = connections.get(connection_name(settings.database.url))
+    _, rows = await connection.execute_query("SELECT name FROM tortoise_migrations ORDER BY id")
+    checks = [Check(OK, "schema", f"{rows[-1]['name']} ({len(rows)} migrations applied)")]
+    figures = await queue_figures(now)
+    late = figures.oldest_waiting is not None and figures.oldest_waiting > bound
+    checks.append(Check(FAILED if late else OK, "queues", figures.line()))
+    if figures.inbound_parked or figures.outbound_failed:
+        checks.append(
+            Check(
+                WARNING,
+                "queues",
+                f"{figures.inbound_parked} message(s) parked, {figures.outbound_failed} email(s)"
+                " failed: see `intake inbound --failed` and `intake outbox`",
+            )
+        )
+    checks += [
+        _job_check(run, now, bound + _interval(settings, run.name)) for run in await job_runs()
+    ]
+    return checks
+
+
+def _interval(settings: Settings, job: str) -> timedelta:
+    schedule = settings.schedule
+    every = {
+        "fetch": max(schedule.fetch_every, schedule.fetch_every_while_pushed),
+        "process": schedule.process_every,
+        "deliver": schedule.deliver_every,
+        "deadlines": schedule.deadlines_every,
+    }
+    return every.get(job, timedelta(minutes=1))
+
+
+def _job_check(run: JobRun, now: datetime, bound: timedelta) -> Check:
+    last = run.succeeded_at
+    said = f"last success {short_duration(now - last)} ago" if last else "never succeeded"
+    failed_at = run.failed_at
+    failed = failed_at is not None and (last is None or failed_at > last)
+    if failed_at is not None and failed:
+        said += f"; failed {short_duration(now - failed_at)} ago: {run.error}"
+    stale = last is None or now - last > bound
+    return Check(FAILED if stale and failed else OK, f"job {run.name}", said)
+
+
+async def run_checks(settings: Settings) -> list[Check]:
     return [
         await _check_mailbox(settings),
         await _check_outbound(settings),
-        await _check_database(settings),
+        *await _check_database(settings),
     ]

@@ -11,6 +11,7 @@ connections are closed, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -26,11 +27,14 @@ from intake.engine.pipeline import process_pending
 from intake.errors import IntakeError, LoginFailed
 from intake.runtime.alerts import queue_alert
 from intake.runtime.cycle import running
+from intake.runtime.health import queue_figures
 from intake.runtime.lag import LagWatch
+from intake.runtime.systemd import Systemd
 from intake.settings.loading import OUTSIDE_CONTACT_MISSING
 from intake.settings.retry import backoff
 from intake.settings.schema import Settings
 from intake.settings.types import format_duration
+from intake.store.job_runs import job_failed, job_succeeded
 from intake.store.leases import release_lease, take_lease
 from intake.transport.delivery import deliver_once, make_transport
 from intake.transport.fetch import fetch_once
@@ -42,6 +46,8 @@ log = logging.getLogger("intake.daemon")
 BACKOFF_FIRST = timedelta(seconds=2)
 BACKOFF_MAX = timedelta(minutes=10)
 LAG_CHECK_EVERY = timedelta(minutes=1)
+STATUS_EVERY = timedelta(seconds=30)  # systemd's status line, without a watchdog
+STUCK_AFTER = 15 * 60.0  # seconds: a job running this long stops the watchdog's pets
 FETCH_ELSEWHERE_RETRY = timedelta(seconds=2)
 
 
@@ -55,8 +61,9 @@ class Daemon:
         self.failures: dict[str, int] = {}
         self.resume_at: dict[str, float] = {}
         self.alerted: set[str] = set()
-        self.busy: set[str] = set()
+        self.busy: dict[str, float] = {}  # job name: when its run began (monotonic)
         self.again: set[str] = set()
+        self.systemd = Systemd()
         self.scheduler = AsyncIOScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
         )
@@ -87,7 +94,7 @@ class Daemon:
             task = asyncio.current_task()
             assert task is not None
             self.in_flight.add(task)
-            self.busy.add(name)
+            self.busy[name] = time.monotonic()
             try:
                 while True:  # again at once if woken while it ran: that work is committed
                     self.again.discard(name)
@@ -101,17 +108,18 @@ class Daemon:
                     await release_lease(f"alert {name}")  # a new episode is news again
                 if self.failing.pop(name, None) is not None:
                     log.info("%s: working again", name)
+                await job_succeeded(name)
             except LoginFailed as exc:
-                self._report(name, str(exc))
+                await self._report(name, str(exc))
                 await self._alert_if_persistent(name, str(exc))
             except IntakeError as exc:
-                self._report(name, str(exc))
+                await self._report(name, str(exc))
             except Exception as exc:  # the daemon outlives any one failure
-                self._report(name, f"{type(exc).__name__}: {exc}")
+                await self._report(name, f"{type(exc).__name__}: {exc}")
                 log.debug("%s failed", name, exc_info=True)
             finally:
                 self.in_flight.discard(task)
-                self.busy.discard(name)
+                self.busy.pop(name, None)
                 if name in self.again:  # woken during a run that failed: once the backoff ends
                     self.again.discard(name)
                     self._run_after_backoff(name)
@@ -125,9 +133,12 @@ class Daemon:
         when = datetime.now(UTC) + timedelta(seconds=max(pause, 0.1))  # after this run ends
         self.scheduler.modify_job(name, next_run_time=when)
 
-    def _report(self, name: str, error: str) -> None:
+    async def _report(self, name: str, error: str) -> None:
         """One line when a failure starts or changes, not one per poll; then back off,
-        doubling the pause up to BACKOFF_MAX, so a server that is down is not hammered."""
+        doubling the pause up to BACKOFF_MAX, so a server that is down is not hammered. The
+        failure is recorded for `intake check` where the database still answers."""
+        with contextlib.suppress(Exception):
+            await job_failed(name, error)
         if self.failing.get(name) != error:
             log.error("%s: %s", name, error)
         self.failing[name] = error
@@ -197,6 +208,20 @@ class Daemon:
     async def _lag(self) -> None:
         await self.lag.check(datetime.now(UTC), self.push or "off")
 
+    async def _systemd(self) -> None:
+        """Status for systemd, and the watchdog's pet while the daemon is healthy: this job
+        runs on the event loop, so a stuck loop stops the pets, and so does a job stuck in
+        one run for STUCK_AFTER; systemd then restarts the daemon."""
+        status = f"{(await queue_figures(datetime.now(UTC))).line()}; push: {self.push or 'off'}"
+        now = time.monotonic()
+        stuck = [name for name, began in self.busy.items() if now - began > STUCK_AFTER]
+        if stuck:
+            self.systemd.notify(status=f"stuck: {', '.join(stuck)}; {status}")
+        elif self.systemd.watchdog is not None:
+            self.systemd.alive(status)
+        else:
+            self.systemd.notify(status=status)
+
     def add_jobs(self) -> None:
         """Register the jobs, each due at once; they run when the scheduler starts."""
         schedule = self.settings.schedule
@@ -207,6 +232,9 @@ class Daemon:
             "deadlines": (schedule.deadlines_every, self._deadlines),
             "lag": (LAG_CHECK_EVERY, self._lag),
         }
+        if self.systemd.address:
+            watchdog = self.systemd.watchdog
+            jobs["systemd"] = (watchdog / 2 if watchdog else STATUS_EVERY, self._systemd)
         for name, (every, work) in jobs.items():
             self.scheduler.add_job(
                 self._job(name, work),
@@ -285,6 +313,7 @@ class Daemon:
                 settings.outbound.kind,
                 settings.database.url.split("://", 1)[0],
             )
+            self.systemd.ready("running")
             try:
                 await self.stop.wait()
             finally:
@@ -301,4 +330,5 @@ class Daemon:
 
     def _on_signal(self, signum: int) -> None:
         log.info("received %s: finishing the message in hand", signal.Signals(signum).name)
+        self.systemd.stopping()
         self.stop.set()

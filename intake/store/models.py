@@ -311,3 +311,17 @@ class JobLease(Model):
 
     class Meta:
         table = "job_lease"
+
+
+class JobRun(Model):
+    """The last outcome of each daemon job, whichever daemon ran it: what `intake check` and
+    the status line read."""
+
+    name = fields.CharField(max_length=100, primary_key=True)
+    succeeded_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
+    error = fields.TextField(default="")
+    holder = fields.CharField(max_length=200, default="")
+
+    class Meta:
+        table = "job_run"

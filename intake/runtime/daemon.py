@@ -29,6 +29,7 @@ from intake.runtime.alerts import queue_alert
 from intake.runtime.cycle import running
 from intake.runtime.health import queue_figures
 from intake.runtime.lag import LagWatch
+from intake.runtime.metrics import Metrics
 from intake.runtime.systemd import Systemd
 from intake.settings.loading import OUTSIDE_CONTACT_MISSING
 from intake.settings.retry import backoff
@@ -46,7 +47,8 @@ log = logging.getLogger("intake.daemon")
 BACKOFF_FIRST = timedelta(seconds=2)
 BACKOFF_MAX = timedelta(minutes=10)
 LAG_CHECK_EVERY = timedelta(minutes=1)
-STATUS_EVERY = timedelta(seconds=30)  # systemd's status line, without a watchdog
+STATUS_EVERY = timedelta(seconds=15)  # queue figures for the metrics and systemd's status
+CONNECTION_OF_JOB = {"fetch": "mailbox", "deliver": "outbound"}
 STUCK_AFTER = 15 * 60.0  # seconds: a job running this long stops the watchdog's pets
 FETCH_ELSEWHERE_RETRY = timedelta(seconds=2)
 
@@ -64,6 +66,7 @@ class Daemon:
         self.busy: dict[str, float] = {}  # job name: when its run began (monotonic)
         self.again: set[str] = set()
         self.systemd = Systemd()
+        self.metrics = Metrics()
         self.scheduler = AsyncIOScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
         )
@@ -108,6 +111,7 @@ class Daemon:
                     await release_lease(f"alert {name}")  # a new episode is news again
                 if self.failing.pop(name, None) is not None:
                     log.info("%s: working again", name)
+                self._measure(name, ok=True)
                 await job_succeeded(name)
             except LoginFailed as exc:
                 await self._report(name, str(exc))
@@ -126,6 +130,14 @@ class Daemon:
 
         return run
 
+    def _measure(self, name: str, *, ok: bool) -> None:
+        if ok:
+            self.metrics.job_success.labels(name).set(time.time())
+        else:
+            self.metrics.job_failures.labels(name).inc()
+        if name in CONNECTION_OF_JOB:
+            self.metrics.connection.labels(CONNECTION_OF_JOB[name]).set(int(ok))
+
     def _run_after_backoff(self, name: str) -> None:
         if self.stop.is_set():
             return
@@ -137,6 +149,7 @@ class Daemon:
         """One line when a failure starts or changes, not one per poll; then back off,
         doubling the pause up to BACKOFF_MAX, so a server that is down is not hammered. The
         failure is recorded for `intake check` where the database still answers."""
+        self._measure(name, ok=False)
         with contextlib.suppress(Exception):
             await job_failed(name, error)
         if self.failing.get(name) != error:
@@ -181,14 +194,20 @@ class Daemon:
 
     async def _process(self) -> None:
         wake = lambda: self.wake("deliver")  # noqa: E731
-        await process_pending(self.settings, self.registry, self.stop, on_committed=wake)
+        stats = await process_pending(self.settings, self.registry, self.stop, on_committed=wake)
+        for outcome, count in stats.outcomes.items():
+            self.metrics.inbound.labels(outcome).inc(count)
 
     async def _deliver(self) -> None:
         transport = await self.outbound.take()
         try:
-            await deliver_once(self.settings, self.stop, transport=transport)
+            stats = await deliver_once(self.settings, self.stop, transport=transport)
         finally:
             self.outbound.release()
+        for result in ("sent", "deferred", "failed"):
+            self.metrics.outbound.labels(result).inc(getattr(stats, result))
+        for seconds in stats.acknowledged_after:
+            self.metrics.waits.observe(seconds)
 
     async def _deadlines(self) -> None:
         """Once per interval across all daemons sharing the database (a lease), though two
@@ -208,11 +227,16 @@ class Daemon:
     async def _lag(self) -> None:
         await self.lag.check(datetime.now(UTC), self.push or "off")
 
-    async def _systemd(self) -> None:
-        """Status for systemd, and the watchdog's pet while the daemon is healthy: this job
-        runs on the event loop, so a stuck loop stops the pets, and so does a job stuck in
-        one run for STUCK_AFTER; systemd then restarts the daemon."""
-        status = f"{(await queue_figures(datetime.now(UTC))).line()}; push: {self.push or 'off'}"
+    async def _status(self) -> None:
+        """The queue figures, for the metrics and for systemd; and the watchdog's pet while
+        the daemon is healthy: this job runs on the event loop, so a stuck loop stops the
+        pets, and so does a job stuck in one run for STUCK_AFTER; systemd then restarts the
+        daemon."""
+        figures = await queue_figures(datetime.now(UTC))
+        self.metrics.queues(figures)
+        if not self.systemd.address:
+            return
+        status = f"{figures.line()}; push: {self.push or 'off'}"
         now = time.monotonic()
         stuck = [name for name, began in self.busy.items() if now - began > STUCK_AFTER]
         if stuck:
@@ -232,9 +256,12 @@ class Daemon:
             "deadlines": (schedule.deadlines_every, self._deadlines),
             "lag": (LAG_CHECK_EVERY, self._lag),
         }
-        if self.systemd.address:
+        if self.systemd.address or self.settings.metrics.address:
             watchdog = self.systemd.watchdog
-            jobs["systemd"] = (watchdog / 2 if watchdog else STATUS_EVERY, self._systemd)
+            jobs["status"] = (
+                min(watchdog / 2, STATUS_EVERY) if watchdog else STATUS_EVERY,
+                self._status,
+            )
         for name, (every, work) in jobs.items():
             self.scheduler.add_job(
                 self._job(name, work),
@@ -261,6 +288,7 @@ class Daemon:
             self.wake("fetch")
             return
         before, self.push = self.push, news
+        self.metrics.connection.labels("push").set(int(news is News.UP))
         schedule = self.settings.schedule
         if news is News.UP:
             self._poll_every(schedule.fetch_every_while_pushed)
@@ -303,6 +331,8 @@ class Daemon:
                 loop.add_signal_handler(signum, self._on_signal, signum)
             if settings.organisation.outside_contact is None:
                 log.warning("%s", OUTSIDE_CONTACT_MISSING)
+            if settings.metrics.address:
+                self._serve_metrics(settings.metrics.address)
             scheduler.start()
             pushing = None
             if settings.mailbox.push:
@@ -327,6 +357,14 @@ class Daemon:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
         log.info("intake stopped")
+
+    def _serve_metrics(self, address: tuple[str, int]) -> None:
+        try:
+            self.metrics.serve(address)
+        except OSError as exc:
+            listen = self.settings.metrics.listen
+            raise IntakeError(f"metrics.listen {listen}: {exc.strerror or exc}") from None
+        log.info("metrics on http://%s/metrics", self.settings.metrics.listen)
 
     def _on_signal(self, signum: int) -> None:
         log.info("received %s: finishing the message in hand", signal.Signals(signum).name)

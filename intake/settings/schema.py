@@ -253,6 +253,23 @@ class Limits(Section):
         return int(self.max_attachment_mb * MEGABYTE)
 
 
+_HOST_PORT = r"^[^\s:\[\]]+:[0-9]{1,5}$|^\[[0-9a-fA-F:]+\]:[0-9]{1,5}$"
+
+
+class MetricsSettings(Section):
+    """An optional Prometheus endpoint on the daemon; off unless `listen` is set."""
+
+    # "127.0.0.1:9464" or "[::1]:9464"; anything wider exposes queue figures to that network.
+    listen: str | None = Field(default=None, pattern=_HOST_PORT)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class Alerts(Section):
     """Telling the team leads when Intake needs a person."""
 
@@ -342,6 +359,7 @@ class Settings(Section):
     digest: DigestSettings = DigestSettings()
     limits: Limits = Limits()
     alerts: Alerts = Alerts()
+    metrics: MetricsSettings = MetricsSettings()
     source_file: Path | None = None
 
     @model_validator(mode="after")

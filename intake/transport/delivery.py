@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +23,7 @@ from intake.errors import DeliveryError, DeliveryLoginFailed
 from intake.mail.sanitize import short_duration
 from intake.settings.retry import backoff
 from intake.settings.schema import OutboundSettings, Settings
+from intake.settings.templates import TemplateName
 from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.claims import UNCLAIMED, Claim
 from intake.transport.stages import Upstream
@@ -206,6 +207,8 @@ class DeliveryStats:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    # seconds from the arrival of the mail answered to the acknowledgement's sending
+    acknowledged_after: list[float] = field(default_factory=list)
 
 
 async def _record_failure(
@@ -285,10 +288,11 @@ class _SentLedger:
     SENT_BACKLOG_MAX before sending waits). A crash re-sends only what was accepted and not yet
     recorded; nothing is ever lost."""
 
-    def __init__(self, arrivals: dict[int, datetime]) -> None:
+    def __init__(self, arrivals: dict[int, datetime], waits: list[float]) -> None:
         self.rows: list[OutboundMessage] = []
         self.writing: asyncio.Task[None] | None = None
         self.arrivals = arrivals  # of the mail the rows answer, for the log lines
+        self.waits = waits  # where the acknowledgements' waits are counted
 
     async def add(self, row: OutboundMessage) -> None:
         self.rows.append(row)
@@ -316,6 +320,8 @@ class _SentLedger:
             )
             for row in rows:
                 arrived = self.arrivals.get(row.in_reply_to_id) if row.in_reply_to_id else None
+                if arrived is not None and row.kind == TemplateName.ACKNOWLEDGEMENT:
+                    self.waits.append(max((sent_at - arrived).total_seconds(), 0.0))
                 waited = (
                     f", {short_duration(sent_at - arrived)} after inbound {row.in_reply_to_id}"
                     " arrived"
@@ -363,7 +369,7 @@ async def _send_batch(
     A DeliveryError (the server unreachable, or refusing our login or sender address) is about
     the setup, not this row: it propagates, the row keeps its attempts, and the caller's failure
     handling (one log line, backoff) applies, as when the connection could not be opened."""
-    ledger = _SentLedger(claim.arrivals)
+    ledger = _SentLedger(claim.arrivals, stats.acknowledged_after)
     try:
         for index, row in enumerate(due):
             if stop is not None and stop.is_set():

@@ -20,6 +20,7 @@ from intake.store.models import InboundMessage, OutboundMessage, Ticket, TicketE
 from tests.support import REPO, base_settings, make_mail, settings_from
 
 FIXTURE = REPO / "tests" / "data" / "before-one-house.sqlite3"
+MIGRATIONS = REPO / "intake" / "store" / "migrations"
 SECRET = "legacy-secret-for-the-fixture-database-0123456789"
 
 
@@ -83,9 +84,5 @@ async def test_a_database_of_the_earlier_layout_opens_and_works(
         assert await Ticket.filter(ref="COC-2026-0003", reporter_email="kim@example.net").exists()
 
     # Only the migrations added since then: the restructure itself needed none.
-    assert applied_migrations(database) == [
-        *before,
-        ("intake", "0007_inbound_arrival"),
-        ("intake", "0008_cluster"),
-        ("intake", "0009_outbound_cancelled"),
-    ]
+    since = sorted(path.stem for path in MIGRATIONS.glob("0*.py") if path.stem > before[-1][1])
+    assert since and applied_migrations(database) == [*before, *(("intake", m) for m in since)]

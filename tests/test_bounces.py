@@ -43,12 +43,19 @@ def _dsn(original_message_id: str, status: str, diagnostic: str) -> bytes:
     ).encode()
 
 
+async def _acknowledged_report(
+    settings: Settings, dovecot: Dovecot, folder: str
+) -> OutboundMessage:
+    """A report fetched, processed and acknowledged; its acknowledgement."""
+    dovecot.append(make_mail(), folder=folder)
+    await poll_once(settings)
+    return await OutboundMessage.get(kind="acknowledgement")
+
+
 async def test_a_bounce_marks_our_acknowledgement_bounced_and_tells_the_case(
     imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
 ) -> None:
-    dovecot.append(make_mail(), folder=folder)
-    await poll_once(imap_db)
-    ack = await OutboundMessage.get(kind="acknowledgement")
+    ack = await _acknowledged_report(imap_db, dovecot, folder)
     assert ack.state == OutboundState.SENT
     sent_before = len(sink.messages)
 
@@ -70,9 +77,7 @@ async def test_a_bounce_marks_our_acknowledgement_bounced_and_tells_the_case(
 async def test_a_delay_notice_leaves_the_email_sent_and_notes_the_delay(
     imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
-    dovecot.append(make_mail(), folder=folder)
-    await poll_once(imap_db)
-    ack = await OutboundMessage.get(kind="acknowledgement")
+    ack = await _acknowledged_report(imap_db, dovecot, folder)
     dovecot.append(_dsn(ack.message_id, "4.4.1", "451 4.4.1 Try later"), folder=folder)
     await poll_once(imap_db)
     await ack.refresh_from_db()
@@ -87,3 +92,64 @@ async def test_a_bounce_of_mail_that_is_not_ours_is_only_recorded(
     stats = await poll_once(imap_db)
     assert stats.process.outcomes == {"ignored_bounce": 1}
     assert await TicketEvent.all().count() == 0
+
+
+def _plain_bounce(to: str) -> bytes:
+    """A bounce in plain text, as qmail sends it: no delivery-status part, nothing quoted."""
+    return (
+        "From: MAILER-DAEMON@mx.example.net\r\n"
+        f"To: {to}\r\n"
+        "Subject: failure notice\r\n"
+        "Message-ID: <qmail-1@mx.example.net>\r\n"
+        "\r\n"
+        "Hi. This is the qmail-send program at mx.example.net.\r\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\r\n"
+    ).encode()
+
+
+async def test_our_envelope_sender_carries_a_signed_tag_of_each_email(
+    imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+) -> None:
+    ack = await _acknowledged_report(imap_db, dovecot, folder)
+    [sent] = [m for m in sink.messages if "sam@example.net" in m.rcpt_tos]
+    hex_id = ack.message_id.removeprefix("<intake.").split("@")[0]
+    assert sent.mail_from == ack.sender
+    assert sent.mail_from.startswith(f"info+b-{hex_id}-") and sent.mail_from.endswith(
+        "@example.org"
+    )
+    assert sent.parsed()["From"].addresses[0].addr_spec == "info@example.org"  # type: ignore[attr-defined]
+
+
+async def test_a_bounce_that_quotes_nothing_is_matched_by_its_envelope_address(
+    imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+) -> None:
+    ack = await _acknowledged_report(imap_db, dovecot, folder)
+    forged = ack.sender.rsplit("-", 1)[0] + "-aaaaaaaaaa@example.org"
+    sent_before = len(sink.messages)
+
+    dovecot.append(_plain_bounce(forged), folder=folder)  # a made-up signature: matches nothing
+    dovecot.append(_plain_bounce(ack.sender), folder=folder)
+    stats = await poll_once(imap_db)
+
+    assert stats.process.outcomes == {"ignored_bounce": 2}  # neither becomes a case
+    assert len(sink.messages) == sent_before
+    await ack.refresh_from_db()
+    assert ack.state == OutboundState.BOUNCED
+    notes = await TicketEvent.filter(ticket_id=ack.ticket_id, kind=EventKind.NOTE).values_list(
+        "body", flat=True
+    )
+    assert [n for n in notes if "could not be delivered" in n and "sam@example.net" in n]
+    reasons = await InboundMessage.filter(outcome="ignored_bounce").values_list("reason", flat=True)
+    assert sum("bounce of outbound" in reason for reason in reasons) == 1
+
+
+async def test_without_verp_the_envelope_sender_is_the_plain_address(
+    imap_db: Settings, dovecot: Dovecot, folder: str
+) -> None:
+    plain = imap_db.model_copy(
+        update={"outbound": imap_db.outbound.model_copy(update={"verp": False})}
+    )
+    dovecot.append(make_mail(), folder=folder)
+    await poll_once(plain)
+    assert set(await OutboundMessage.all().values_list("sender", flat=True)) == {"info@example.org"}

@@ -19,9 +19,11 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from intake.engine.verp import envelope_sender
 from intake.mail.mime import OutboundAttachment, serialise
 from intake.mail.sanitize import header_text
 from intake.settings.schema import Settings
+from intake.settings.secrets import signing_key
 from intake.settings.templates import TemplateName
 from intake.store.models import InboundMessage, OutboundMessage, Party, Ticket
 
@@ -176,7 +178,7 @@ async def queue_email(
     )
     return await OutboundMessage.create(
         kind=template,
-        sender=settings.organisation.address,
+        sender=envelope_sender(settings, signing_key(settings), message_id),
         recipients=[recipient.email for recipient in to],
         message_id=message_id,
         subject=rendered.subject,

@@ -16,7 +16,9 @@ from enum import StrEnum
 from intake.engine.compose import our_message_ids_in
 from intake.engine.contract import Handler, HandlerContext, HandlerResult
 from intake.engine.screen import MachineMail
+from intake.engine.verp import bounced_message_ids
 from intake.mail.sanitize import db_text, header_text
+from intake.settings.secrets import signing_key
 from intake.store.models import EventKind, OutboundMessage, OutboundState, Outcome, TicketEvent
 
 IGNORED = {
@@ -32,18 +34,29 @@ async def handle_machine_mail(context: HandlerContext) -> HandlerResult:
 
 
 _STATUS = re.compile(rb"(?im)^Status:[ \t]*([245]\.\d{1,3}\.\d{1,3})")
+# A bounce in plain text (qmail's, older MTAs'), without a delivery-status part.
+_FAILURE = re.compile(
+    rb"(?i)undeliver|delivery (?:status notification|failure|has failed)|failure notice|"
+    rb"returned mail|could not be delivered|permanent(?:ly)? (?:error|fatal)|mailbox unavailable"
+)
 _DIAGNOSTIC = re.compile(rb"(?im)^Diagnostic-Code:[ \t]*([^\r\n]+)")
 
 
 async def handle_bounce(context: HandlerContext) -> HandlerResult:
     reason = context.verdict.reason
-    raw = context.raw
-    ids = our_message_ids_in(raw, context.settings)
-    bounced = await OutboundMessage.filter(message_id__in=ids).prefetch_related("ticket")
+    raw, settings = context.raw, context.settings
+    ids = {
+        *our_message_ids_in(raw, settings),
+        *bounced_message_ids(raw, settings, signing_key(settings)),
+    }
+    bounced = await OutboundMessage.filter(message_id__in=sorted(ids)).prefetch_related("ticket")
     if not bounced:
         return HandlerResult(outcome=Outcome.IGNORED_BOUNCE, reason=reason)
     status_match = _STATUS.search(raw)
-    status = status_match.group(1).decode("ascii") if status_match else "5.0.0"
+    if status_match:
+        status = status_match.group(1).decode("ascii")
+    else:  # no delivery-status part: a plain-text bounce, or a machine's answer of some other kind
+        status = "5.0.0" if _FAILURE.search(raw[:20000]) else "4.0.0"
     diagnostic = _DIAGNOSTIC.search(raw)
     detail = header_text(diagnostic.group(1).decode("utf-8", "replace"), 300) if diagnostic else ""
     permanent = status.startswith("5")

@@ -25,7 +25,8 @@ from intake.engine.contract import Handler, HandlerContext, HandlerResult, Regis
 from intake.engine.link import CaseLink, link_case
 from intake.engine.machine_mail import MACHINE_HANDLERS
 from intake.engine.parallel import PendingParse, start_parsing
-from intake.engine.screen import screen
+from intake.engine.screen import MachineMail, screen
+from intake.engine.verp import addressed_to_bounce_address
 from intake.mail.parse import ParsedMessage, parse_headers_only
 from intake.mail.sanitize import human_size, short_duration
 from intake.settings.retry import backoff
@@ -54,10 +55,18 @@ class _Run:
     stop: asyncio.Event | None
 
 
-async def _decide(run: _Run, message: ParsedMessage) -> tuple[Verdict, CaseLink | None, Handler]:
+BOUNCE_ADDRESS = Verdict(MachineMail.BOUNCE, "sent to our bounce (VERP) address", "bounce_address")
+
+
+async def _decide(
+    run: _Run, message: ParsedMessage, raw: bytes
+) -> tuple[Verdict, CaseLink | None, Handler]:
     """Screen first: machine mail has the engine's handlers, and costs no case lookup. Only mail
-    that may come from a person is linked to its case and decided by the case rules."""
+    that may come from a person is linked to its case and decided by the case rules. Mail to
+    our bounce address is a machine's whatever it looks like: nobody else writes there."""
     verdict = screen(message, run.own_addresses)
+    if verdict is None and addressed_to_bounce_address(raw, run.settings):
+        verdict = BOUNCE_ADDRESS
     if verdict is not None:
         return verdict, None, MACHINE_HANDLERS[verdict.kind]
     link = await link_case(run.settings, message)
@@ -120,7 +129,7 @@ async def _process_one(
     try:
         async with in_transaction():
             message = await parsing.result()
-            verdict, link, handler = await _decide(run, message)
+            verdict, link, handler = await _decide(run, message, raw)
             result: HandlerResult = await handler(
                 HandlerContext(
                     settings=run.settings,

@@ -124,6 +124,9 @@ class OutboundSettings(Section):
     # A delivery run claims the rows it sends for this long (renewed while it sends), so
     # daemons sharing a database never send one twice; a run that dies frees them after it.
     claim_for: Duration = parse_duration("2m")
+    # The envelope sender carries a signed tag of each email (info+b-...@), so a bounce that
+    # quotes nothing is still matched to it; needs plus-addressing, as reply addresses do.
+    verp: bool = True
 
     @model_validator(mode="after")
     def _kind_needs(self) -> OutboundSettings:

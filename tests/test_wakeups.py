@@ -57,9 +57,7 @@ async def test_a_wake_during_a_run_makes_the_job_run_again(db: Settings) -> None
         if len(runs) == 1:
             await release.wait()
 
-    daemon.scheduler.add_job(
-        daemon._job("probe", work), "interval", hours=1, id="probe", next_run_time=datetime.now(UTC)
-    )
+    daemon.jobs.add("probe", timedelta(hours=1), work)
     daemon.scheduler.start()
     try:
         while not runs:

@@ -1,7 +1,7 @@
-"""The daemon: APScheduler 3.x jobs for fetch, process, deliver, deadlines and lag, and push.
+"""The daemon: the jobs (fetch, process, deliver, deadlines, lag, status; run by
+intake/runtime/jobs.py), push, systemd and the metrics endpoint.
 
-Runs of one job never overlap (max_instances=1, coalesce). A failing job logs one line and is
-tried again at its next interval. Stages wake each other as soon as they have committed work
+Stages wake each other as soon as they have committed work
 (a wake that comes while the job runs makes it run again at once), and push wakes the fetch
 the moment mail arrives, so a report is acknowledged within seconds, not at the next interval.
 On SIGTERM or SIGINT the jobs stop between messages: the message in hand is finished,
@@ -11,32 +11,26 @@ connections are closed, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from intake.conduct.deadlines import run_deadlines
 from intake.conduct.digest import run_digests, sent_lines
 from intake.conduct.handlers import registry
 from intake.engine.pipeline import process_pending
-from intake.errors import IntakeError, LoginFailed
-from intake.runtime.alerts import queue_alert
+from intake.errors import IntakeError
 from intake.runtime.cycle import running
 from intake.runtime.health import queue_figures
+from intake.runtime.jobs import Jobs
 from intake.runtime.lag import LagWatch
 from intake.runtime.metrics import Metrics
 from intake.runtime.systemd import Systemd
 from intake.settings.loading import OUTSIDE_CONTACT_MISSING
-from intake.settings.retry import backoff
 from intake.settings.schema import Settings
 from intake.settings.types import format_duration
-from intake.store.job_runs import job_failed, job_succeeded
-from intake.store.leases import release_lease, take_lease
+from intake.store.leases import take_lease
 from intake.transport.delivery import deliver_once, make_transport
 from intake.transport.fetch import fetch_once
 from intake.transport.kept_open import KeptOpen
@@ -44,11 +38,8 @@ from intake.transport.push import News, watch
 
 log = logging.getLogger("intake.daemon")
 
-BACKOFF_FIRST = timedelta(seconds=2)
-BACKOFF_MAX = timedelta(minutes=10)
 LAG_CHECK_EVERY = timedelta(minutes=1)
 STATUS_EVERY = timedelta(seconds=15)  # queue figures for the metrics and systemd's status
-CONNECTION_OF_JOB = {"fetch": "mailbox", "deliver": "outbound"}
 STUCK_AFTER = 15 * 60.0  # seconds: a job running this long stops the watchdog's pets
 FETCH_ELSEWHERE_RETRY = timedelta(seconds=2)
 
@@ -58,131 +49,15 @@ class Daemon:
         self.settings = settings
         self.registry = registry(settings)
         self.stop = asyncio.Event()
-        self.in_flight: set[asyncio.Task[None]] = set()
-        self.failing: dict[str, str] = {}
-        self.failures: dict[str, int] = {}
-        self.resume_at: dict[str, float] = {}
-        self.alerted: set[str] = set()
-        self.busy: dict[str, float] = {}  # job name: when its run began (monotonic)
-        self.again: set[str] = set()
         self.systemd = Systemd()
         self.metrics = Metrics()
-        self.scheduler = AsyncIOScheduler(
-            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
-        )
+        self.jobs = Jobs(settings, self.stop, self.metrics)
+        self.scheduler = self.jobs.scheduler
+        self.wake = self.jobs.wake
         self.outbound = KeptOpen(make_transport(settings), settings.outbound.keep_open)
         self.lag = LagWatch(settings.schedule.lag_warning, datetime.now(UTC))
         self.push: News | None = None  # None: push is off, or has not reported yet
         self.polling_every = settings.schedule.fetch_every
-
-    def wake(self, name: str) -> None:
-        """Run job `name` now rather than at its next interval (or, while it backs off after
-        failures, as soon as the backoff ends); if it is running, once more as soon as this run
-        ends (in the same run: the scheduler would skip a second instance), so that work
-        committed during its run is not left waiting."""
-        if self.stop.is_set():
-            return
-        if name in self.busy:
-            self.again.add(name)
-            return
-        pause = max(self.resume_at.get(name, 0.0) - time.monotonic(), 0.0)
-        self.scheduler.modify_job(name, next_run_time=datetime.now(UTC) + timedelta(seconds=pause))
-
-    def _job(self, name: str, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-        """Wrap a job: one log line per new failure, backoff, alerts, and wake-ups kept."""
-
-        async def run() -> None:
-            if self.stop.is_set() or time.monotonic() < self.resume_at.get(name, 0.0):
-                return  # stopping, or backing off after failures
-            task = asyncio.current_task()
-            assert task is not None
-            self.in_flight.add(task)
-            self.busy[name] = time.monotonic()
-            try:
-                while True:  # again at once if woken while it ran: that work is committed
-                    self.again.discard(name)
-                    await work()
-                    if name not in self.again or self.stop.is_set():
-                        break
-                self.failures.pop(name, None)
-                self.resume_at.pop(name, None)
-                if name in self.alerted:
-                    self.alerted.discard(name)
-                    await release_lease(f"alert {name}")  # a new episode is news again
-                if self.failing.pop(name, None) is not None:
-                    log.info("%s: working again", name)
-                self._measure(name, ok=True)
-                await job_succeeded(name)
-            except LoginFailed as exc:
-                await self._report(name, str(exc))
-                await self._alert_if_persistent(name, str(exc))
-            except IntakeError as exc:
-                await self._report(name, str(exc))
-            except Exception as exc:  # the daemon outlives any one failure
-                await self._report(name, f"{type(exc).__name__}: {exc}")
-                log.debug("%s failed", name, exc_info=True)
-            finally:
-                self.in_flight.discard(task)
-                self.busy.pop(name, None)
-                if name in self.again:  # woken during a run that failed: once the backoff ends
-                    self.again.discard(name)
-                    self._run_after_backoff(name)
-
-        return run
-
-    def _measure(self, name: str, *, ok: bool) -> None:
-        if ok:
-            self.metrics.job_success.labels(name).set(time.time())
-        else:
-            self.metrics.job_failures.labels(name).inc()
-        if name in CONNECTION_OF_JOB:
-            self.metrics.connection.labels(CONNECTION_OF_JOB[name]).set(int(ok))
-
-    def _run_after_backoff(self, name: str) -> None:
-        if self.stop.is_set():
-            return
-        pause = max(self.resume_at.get(name, 0.0) - time.monotonic(), 0.0)
-        when = datetime.now(UTC) + timedelta(seconds=max(pause, 0.1))  # after this run ends
-        self.scheduler.modify_job(name, next_run_time=when)
-
-    async def _report(self, name: str, error: str) -> None:
-        """One line when a failure starts or changes, not one per poll; then back off,
-        doubling the pause up to BACKOFF_MAX, so a server that is down is not hammered. The
-        failure is recorded for `intake check` where the database still answers."""
-        self._measure(name, ok=False)
-        with contextlib.suppress(Exception):
-            await job_failed(name, error)
-        if self.failing.get(name) != error:
-            log.error("%s: %s", name, error)
-        self.failing[name] = error
-        failures = self.failures.get(name, 0) + 1
-        self.failures[name] = failures
-        pause = backoff(BACKOFF_FIRST, failures, BACKOFF_MAX)
-        self.resume_at[name] = time.monotonic() + pause.total_seconds()
-
-    async def _alert_if_persistent(self, name: str, error: str) -> None:
-        """A login refused again and again will not heal by itself: say so loudly, once per
-        episode, in the log, and (configurably) by email to the leads, once per
-        `[alerts] repeat_every` while it lasts, whichever of the daemons sharing the database
-        sees it (a lease)."""
-        alerts = self.settings.alerts
-        if self.failures.get(name, 0) < alerts.after_failures:
-            return
-        if name not in self.alerted:
-            self.alerted.add(name)
-            log.critical(
-                "%s: login refused %d times in a row; a person must act: %s",
-                name,
-                self.failures[name],
-                error,
-            )
-        if not alerts.email_leads:
-            return
-        try:
-            if await take_lease(f"alert {name}", alerts.repeat_every, renew=False):
-                await queue_alert(self.settings, name, error)
-        except Exception as exc:  # the alert is a courtesy; the log line stands
-            log.error("%s: could not queue the alert email: %s", name, exc)
 
     async def _fetch(self) -> None:
         stats = await fetch_once(self.settings, self.stop, on_stored=lambda: self.wake("process"))
@@ -237,8 +112,7 @@ class Daemon:
         if not self.systemd.address:
             return
         status = f"{figures.line()}; push: {self.push or 'off'}"
-        now = time.monotonic()
-        stuck = [name for name, began in self.busy.items() if now - began > STUCK_AFTER]
+        stuck = self.jobs.stuck(STUCK_AFTER)
         if stuck:
             self.systemd.notify(status=f"stuck: {', '.join(stuck)}; {status}")
         elif self.systemd.watchdog is not None:
@@ -263,14 +137,7 @@ class Daemon:
                 self._status,
             )
         for name, (every, work) in jobs.items():
-            self.scheduler.add_job(
-                self._job(name, work),
-                "interval",
-                seconds=every.total_seconds(),
-                id=name,
-                name=name,
-                next_run_time=datetime.now(UTC),
-            )
+            self.jobs.add(name, every, work)
 
     async def _push(self) -> None:
         """Push is a convenience on top of the poll: if it fails in a way nobody foresaw, say
@@ -299,7 +166,7 @@ class Daemon:
                 detail,
                 format_duration(schedule.fetch_every_while_pushed),
             )
-            self.resume_at.pop("fetch", None)  # the server answers again: no need to wait
+            self.jobs.resume_at.pop("fetch", None)  # the server answers again: no need to wait
             self.wake("fetch")  # what arrived while push was down or starting
             return
         self._poll_every(schedule.fetch_every)
@@ -347,10 +214,7 @@ class Daemon:
             try:
                 await self.stop.wait()
             finally:
-                scheduler.pause()  # no new runs; the ones in flight finish their message
-                if self.in_flight:
-                    await asyncio.gather(*self.in_flight, return_exceptions=True)
-                scheduler.shutdown(wait=False)
+                await self.jobs.finish()
                 if pushing is not None:
                     await pushing
                 await self.outbound.close()

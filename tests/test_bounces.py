@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from intake.runtime.cycle import poll_once
 from intake.settings.schema import Settings
 from intake.store.models import (
@@ -11,7 +15,7 @@ from intake.store.models import (
     OutboundState,
     TicketEvent,
 )
-from tests.servers import Dovecot, SmtpSink
+from tests.servers import Dovecot, SmtpSink, free_port
 from tests.support import make_mail
 
 
@@ -153,3 +157,43 @@ async def test_without_verp_the_envelope_sender_is_the_plain_address(
     dovecot.append(make_mail(), folder=folder)
     await poll_once(plain)
     assert set(await OutboundMessage.all().values_list("sender", flat=True)) == {"info@example.org"}
+
+
+async def test_a_server_that_refuses_verp_senders_gets_the_plain_address_and_nothing_stalls(
+    imap_db: Settings, dovecot: Dovecot, folder: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with SmtpSink(port=free_port(), plain_senders_only=True) as strict:
+        settings = imap_db.model_copy(
+            update={"outbound": imap_db.outbound.model_copy(update={"port": strict.port})}
+        )
+        dovecot.append(make_mail(), folder=folder)
+        with caplog.at_level(logging.WARNING, logger="intake.deliver"):
+            stats = await poll_once(settings)
+        assert (stats.deliver.sent, stats.deliver.deferred) == (2, 0)
+        assert {m.mail_from for m in strict.messages} == {"info@example.org"}
+    assert len([r for r in caplog.records if "refuses VERP envelope senders" in r.message]) == 1
+
+
+async def test_mail_to_a_bounce_address_is_never_a_case_whatever_it_looks_like(
+    imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str
+) -> None:
+    """An autoresponder that answers the envelope sender, with nothing that marks it as a
+    machine: the address alone says so. It is noted on the case, and the email stays sent."""
+    ack = await _acknowledged_report(imap_db, dovecot, folder)
+    sent_before = len(sink.messages)
+    human_looking = (
+        "From: Kim Example <kim@example.net>\r\n"
+        f"To: {ack.sender}\r\n"
+        "Subject: Thanks for your message\r\n"
+        "Message-ID: <ooo-1@example.net>\r\n"
+        "\r\n"
+        "I am away until Monday and will read your message then.\r\n"
+    ).encode()
+    dovecot.append(human_looking, folder=folder)
+    stats = await poll_once(imap_db)
+    assert stats.process.outcomes == {"ignored_bounce": 1}
+    assert len(sink.messages) == sent_before
+    await ack.refresh_from_db()
+    assert ack.state == OutboundState.SENT
+    [row] = await InboundMessage.filter(message_id="<ooo-1@example.net>")
+    assert row.reason.startswith("sent to our bounce (VERP) address")

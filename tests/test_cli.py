@@ -224,9 +224,16 @@ def test_check_fails_when_mail_waits_too_long_or_a_job_keeps_failing(tmp_path: P
             f" ('fetch', '{hour_ago}', '{datetime.now(UTC).isoformat(sep=' ')}',"
             " 'imap://x: login failed', 'h:1:a')"
         )
+        for job in ("deliver", "lag"):  # not failing, just not done for an hour
+            connection.execute(
+                "INSERT INTO job_run (name, succeeded_at, error, holder) VALUES"
+                f" ('{job}', '{hour_ago}', '', 'h:1:a')"
+            )
     stuck = intake("check", config=config, check=False)
     assert stuck.returncode == 1
     failed = [line for line in stuck.stdout.splitlines() if line.startswith("FAILED")]
-    assert len(failed) == 2, stuck.stdout
+    assert len(failed) == 3, stuck.stdout
     assert "queues" in failed[0] and "inbound 1 waiting (oldest 1 hour)" in failed[0]
-    assert "job fetch" in failed[1] and "login failed" in failed[1]
+    assert "job deliver" in failed[1] and "last success 1 hour ago" in failed[1]
+    assert "job fetch" in failed[2] and "login failed" in failed[2]
+    assert any(line.startswith("ok       job lag") for line in stuck.stdout.splitlines())

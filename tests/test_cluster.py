@@ -79,7 +79,7 @@ def test_two_daemons_and_a_cron_poll_share_a_backlog_while_one_is_killed_twice(
     database = "cluster_backlog"
     imap_config["database"]["url"] = postgres.create_database(database)
     imap_config["mailbox"].update(first_run_limit=0, claim_for="3s")
-    imap_config["outbound"]["claim_for"] = "3s"
+    imap_config["outbound"].update(claim_for="3s", timeout_seconds=1)
     imap_config["schedule"] = dict(QUICK)
     imap_config["digest"] = {"enabled": False}  # only the mail the reports themselves cause
     config = write_settings(tmp_path, imap_config)

@@ -67,3 +67,32 @@ async def test_the_leases_and_claims_of_a_dead_process_on_this_host_are_freed(
     assert not await take_lease("fetch remote", MINUTE)  # alive or not, we cannot tell
     [taken] = await Claim(MINUTE).take(10)
     assert taken.id == row.id
+
+
+async def test_a_run_that_lost_its_claim_leaves_those_rows_to_their_new_holder(
+    db: Settings,
+) -> None:
+    rows = [
+        await OutboundMessage.create(
+            kind="acknowledgement",
+            sender="info@example.org",
+            recipients=[f"r{n}@example.net"],
+            message_id=f"<lost-{n}@example.org>",
+            subject="s",
+            raw_bytes=b"x",
+        )
+        for n in range(3)
+    ]
+    claim = Claim(MINUTE)
+    taken = await claim.take(10)
+    assert [row.id for row in taken] == [row.id for row in rows]
+    # Our claim ran out (a slow send) and another daemon took the second row.
+    await OutboundMessage.filter(id=rows[1].id).update(
+        claimed_by="elsewhere:1:abc", claimed_until=datetime.now(UTC) + MINUTE
+    )
+    claim.until = datetime.now(UTC)
+    kept = await claim.keep(taken)
+    assert [row.id for row in kept] == [rows[0].id, rows[2].id]
+    await claim.release(taken)
+    holders = await OutboundMessage.all().order_by("id").values_list("claimed_by", flat=True)
+    assert holders == [None, "elsewhere:1:abc", None]  # theirs stays theirs

@@ -19,6 +19,7 @@ from intake.errors import IntakeError, SettingsError
 from intake.runtime.cycle import CycleStats, poll_once
 from intake.settings.loading import OUTSIDE_CONTACT_MISSING, load_settings, require_secrets
 from intake.settings.schema import Settings
+from intake.store.job_runs import job_succeeded
 from intake.transport.fetch import Backfill
 
 
@@ -69,7 +70,10 @@ def poll(ctx: click.Context, once: bool) -> None:
         now = datetime.now(UTC)
         reminders = await run_deadlines(settings, now)
         digests = sent_lines(await run_digests(settings, now))
-        return reminders, digests, await poll_once(settings)
+        stats = await poll_once(settings)
+        for job in ("fetch", "process", "deliver", "deadlines"):  # for `intake check`
+            await job_succeeded(job)
+        return reminders, digests, stats
 
     reminders, digests, stats = with_database(ctx, deadlines_then_cycle, connects=True)
     click.echo(

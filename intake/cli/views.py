@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from intake.conduct.notes import note
@@ -288,10 +289,18 @@ async def retry_outbound(ids: list[int] | None) -> list[int]:
                     f"outbound {row.id} is {row.state}: only mail not sent is retried"
                 )
         query = OutboundMessage.filter(id__in=ids)
-    queued = cast(list[int], await query.values_list("id", flat=True))
-    await OutboundMessage.filter(id__in=queued).update(
-        state=OutboundState.QUEUED, attempts=0, next_attempt_at=None, last_error=None
-    )
+    candidates = cast(list[int], await query.values_list("id", flat=True))
+    # In one statement, and only rows still not sent and not being sent right now: a row a
+    # delivery run sends (or someone cancels) meanwhile is left as it becomes.
+    idle = Q(claimed_until__isnull=True) | Q(claimed_until__lte=datetime.now(UTC))
+    async with in_transaction():
+        waiting = OutboundMessage.select_for_update().filter(
+            Q(id__in=candidates, state__in=WAITING) & idle
+        )
+        queued = cast(list[int], await waiting.values_list("id", flat=True))
+        await OutboundMessage.filter(id__in=queued).update(
+            state=OutboundState.QUEUED, attempts=0, next_attempt_at=None, last_error=None
+        )
     return queued
 
 

@@ -49,7 +49,7 @@ async def handle_bounce(context: HandlerContext) -> HandlerResult:
         *our_message_ids_in(raw, settings),
         *bounced_message_ids(raw, settings, signing_key(settings)),
     }
-    bounced = await OutboundMessage.filter(message_id__in=sorted(ids)).prefetch_related("ticket")
+    bounced = await OutboundMessage.filter(message_id__in=ids).prefetch_related("ticket")
     if not bounced:
         return HandlerResult(outcome=Outcome.IGNORED_BOUNCE, reason=reason)
     status_match = _STATUS.search(raw)

@@ -48,7 +48,8 @@ def envelope_sender(settings: Settings, key: bytes, message_id: str) -> str:
 @lru_cache(maxsize=8)
 def _tagged(local_part: str, separator: str, domain: str) -> re.Pattern[bytes]:
     return re.compile(
-        rf"{re.escape(local_part)}{re.escape(separator)}{TAG}-([0-9a-f]{{32}})-([a-z2-7]{{{_SIGNATURE_CHARS}}})@{re.escape(domain)}".encode(),
+        rf"(?<![\w.+=-]){re.escape(local_part)}{re.escape(separator)}{TAG}-([0-9a-f]{{32}})"
+        rf"-([a-z2-7]{{{_SIGNATURE_CHARS}}})@{re.escape(domain)}(?![\w.-])".encode(),
         re.IGNORECASE,
     )
 

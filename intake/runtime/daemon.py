@@ -30,7 +30,7 @@ from intake.runtime.systemd import Systemd
 from intake.settings.loading import OUTSIDE_CONTACT_MISSING
 from intake.settings.schema import Settings
 from intake.settings.types import format_duration
-from intake.store.leases import take_lease
+from intake.store.leases import release_lease, take_lease
 from intake.transport.delivery import deliver_once, make_transport
 from intake.transport.fetch import fetch_once
 from intake.transport.kept_open import KeptOpen
@@ -40,7 +40,7 @@ log = logging.getLogger("intake.daemon")
 
 LAG_CHECK_EVERY = timedelta(minutes=1)
 STATUS_EVERY = timedelta(seconds=15)  # queue figures for the metrics and systemd's status
-STUCK_AFTER = 15 * 60.0  # seconds: a job running this long stops the watchdog's pets
+STUCK_AFTER = 60 * 60.0  # seconds: one pass of a job this long stops the watchdog's pets
 FETCH_ELSEWHERE_RETRY = timedelta(seconds=2)
 
 
@@ -92,8 +92,12 @@ class Daemon:
         if not await take_lease("deadlines", every * 0.9, renew=False):
             return
         now = datetime.now(UTC)
-        sent = await run_deadlines(self.settings, now)
-        sent += sent_lines(await run_digests(self.settings, now))
+        try:
+            sent = await run_deadlines(self.settings, now)
+            sent += sent_lines(await run_digests(self.settings, now))
+        except Exception:
+            await release_lease("deadlines")  # a failed run is no run: the retry must run
+            raise
         for line in sent:
             log.info("%s", line)
         if sent:
@@ -107,11 +111,16 @@ class Daemon:
         the daemon is healthy: this job runs on the event loop, so a stuck loop stops the
         pets, and so does a job stuck in one run for STUCK_AFTER; systemd then restarts the
         daemon."""
-        figures = await queue_figures(datetime.now(UTC))
-        self.metrics.queues(figures)
+        try:
+            figures = await queue_figures(datetime.now(UTC))
+        except Exception as exc:  # the database's trouble is the jobs' to report, not a hang
+            line = f"queue figures unavailable: {type(exc).__name__}"
+        else:
+            self.metrics.queues(figures)
+            line = figures.line()
         if not self.systemd.address:
             return
-        status = f"{figures.line()}; push: {self.push or 'off'}"
+        status = f"{line}; push: {self.push or 'off'}"
         stuck = self.jobs.stuck(STUCK_AFTER)
         if stuck:
             self.systemd.notify(status=f"stuck: {', '.join(stuck)}; {status}")

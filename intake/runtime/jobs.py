@@ -101,6 +101,7 @@ class Jobs:
             try:
                 while True:  # again at once if woken while it ran: that work is committed
                     self.again.discard(name)
+                    self.busy[name] = time.monotonic()  # each pass is progress, not a stuck run
                     await work()
                     if name not in self.again or self.stop.is_set():
                         break

@@ -123,7 +123,7 @@ class OutboundSettings(Section):
     keep_open: Duration = parse_duration("30s")
     # A delivery run claims the rows it sends for this long (renewed while it sends), so
     # daemons sharing a database never send one twice; a run that dies frees them after it.
-    claim_for: Duration = parse_duration("2m")
+    claim_for: Duration = parse_duration("5m")
     # The envelope sender carries a signed tag of each email (info+b-...@), so a bounce that
     # quotes nothing is still matched to it; needs plus-addressing, as reply addresses do.
     verp: bool = True
@@ -137,6 +137,11 @@ class OutboundSettings(Section):
                 raise ValueError("'username' and 'password_env' go together")
         elif self.path is None:
             raise ValueError("kind = 'directory' needs 'path'")
+        if self.claim_for.total_seconds() < 3 * self.timeout_seconds:
+            raise ValueError(
+                "'claim_for' must be at least three times 'timeout_seconds': a send may take"
+                " that long (and one reconnect), and must not outlast its claim"
+            )
         return self
 
     @property

@@ -12,13 +12,25 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tortoise.expressions import Q
 
 from intake.store.models import JobLease, OutboundMessage
 
+
+def _pid_space() -> str:
+    """This boot and pid namespace: two containers may share a hostname but not both, and a
+    pid means something only within one of them."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        return f"{boot}.{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return "unknown"
+
+
 # This process, as a holder of leases and claims: readable in the database, unique per start.
-HOST = socket.gethostname()
+HOST = f"{socket.gethostname()}/{_pid_space()}"
 HOLDER = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -48,7 +60,7 @@ def _gone(holder: str) -> bool:
     then the lease simply runs out, as one held on another host does.)"""
     host, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]
-    if host != HOST or not pid.isdigit() or holder == HOLDER:
+    if host != HOST or HOST.endswith("/unknown") or not pid.isdigit() or holder == HOLDER:
         return False
     try:
         os.kill(int(pid), 0)

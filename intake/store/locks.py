@@ -31,9 +31,7 @@ MIGRATIONS = "migrations"
 async def hold_job_lock(connection: BaseDBAsyncClient, job: str) -> None:
     """Call first inside the job's transaction; `job` names it (a stable key is derived)."""
     if connection.capabilities.dialect == "postgres":
-        await connection.execute_query(
-            "SELECT pg_advisory_xact_lock($1)", [_key(job)]
-        )
+        await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [_key(job)])
 
 
 def _key(name: str) -> int:

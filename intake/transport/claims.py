@@ -4,7 +4,7 @@ BEGIN IMMEDIATE on SQLite) and writes its name and an expiry into them in one tr
 other runs skip claimed rows until the claim expires. A run renews its claim while it is still
 sending, gives back what it did not attempt, and clears the claim as it records each row.
 
-A daemon killed mid-group leaves its claim to expire (`[outbound] claim_for`, default 2
+A daemon killed mid-group leaves its claim to expire (`[outbound] claim_for`, default 5
 minutes), after which another daemon sends those rows. The only duplicates are the rows its
 SMTP server had accepted and it had not yet recorded (at most SENT_BACKLOG_MAX), as for a
 single daemon killed at that moment.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -52,15 +53,25 @@ class Claim:
         self.arrivals = await arrivals(answered) if answered else {}
         return list(rows)
 
-    async def keep(self, rows: Sequence[OutboundMessage]) -> None:
-        """Before the next send: renew the claim on the rows left once half of it has run."""
+    async def keep(self, rows: Sequence[OutboundMessage]) -> list[OutboundMessage]:
+        """Before the next send: renew the claim on the rows left once a third of it has run,
+        and return those still ours. A claim can be lost (a send that took longer than the
+        claim, another daemon taking the rows after it ran out): rows no longer ours are
+        another daemon's to send, so this run drops them."""
         now = datetime.now(UTC)
-        if not rows or self.until - now > self.lease / 2:
-            return
+        if not rows or self.until - now > self.lease * 2 / 3:
+            return list(rows)
+        ids = [row.id for row in rows]
+        ours = OutboundMessage.filter(id__in=ids, claimed_by=HOLDER, state=OutboundState.QUEUED)
         self.until = now + self.lease
-        await OutboundMessage.filter(id__in=[row.id for row in rows], claimed_by=HOLDER).update(
-            claimed_until=self.until
+        renewed = await ours.update(claimed_until=self.until)
+        if renewed == len(ids):
+            return list(rows)
+        rows_held = await OutboundMessage.filter(id__in=ids, claimed_by=HOLDER).values_list(
+            "id", flat=True
         )
+        held = set(cast(list[int], rows_held))
+        return [row for row in rows if row.id in held]
 
     async def release(self, rows: Sequence[OutboundMessage]) -> None:
         """Give back rows this run did not attempt, for the next run of any daemon."""

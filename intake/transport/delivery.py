@@ -24,6 +24,7 @@ from intake.mail.sanitize import short_duration
 from intake.settings.retry import backoff
 from intake.settings.schema import OutboundSettings, Settings
 from intake.settings.templates import TemplateName
+from intake.store.leases import HOLDER
 from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.claims import UNCLAIMED, Claim
 from intake.transport.stages import Upstream
@@ -85,11 +86,15 @@ class DirectoryTransport:
 
 
 class SmtpTransport:
-    def __init__(self, config: OutboundSettings, password: str | None) -> None:
+    def __init__(self, config: OutboundSettings, password: str | None, plain_sender: str) -> None:
         self.config = config
         self.password = password
         self.client: aiosmtplib.SMTP | None = None
         self.name = f"smtp://{config.host}:{config.effective_port}"
+        # A submission server that insists on the login's own address as the envelope sender
+        # refuses VERP senders: from then on this transport sends from the plain address.
+        self.plain_sender = plain_sender
+        self.verp_refused = False
 
     async def open(self) -> None:
         """Connect and log in, unless still connected from an earlier run."""
@@ -150,9 +155,23 @@ class SmtpTransport:
 
     async def _transaction(self, row: OutboundMessage) -> None:
         assert self.client is not None
+        sender = self.plain_sender if self.verp_refused else row.sender
         try:
-            errors, _ = await self.client.sendmail(row.sender, list(row.recipients), row.raw_bytes)
+            errors, _ = await self.client.sendmail(sender, list(row.recipients), row.raw_bytes)
         except aiosmtplib.SMTPSenderRefused as exc:
+            if sender != self.plain_sender and exc.code >= 500:
+                log.warning(
+                    "%s refuses VERP envelope senders (%s %s): sending from %s; bounces are"
+                    " matched by the Message-ID they quote (set [outbound] verp = false)",
+                    self.name,
+                    exc.code,
+                    exc.message,
+                    self.plain_sender,
+                )
+                self.verp_refused = True
+                await self._reset()
+                await self._transaction(row)
+                return
             if exc.code == SERVICE_CLOSING:  # a kept-open session the server has timed out
                 await _quietly_close(self.client)
                 self.client = None
@@ -199,7 +218,8 @@ def make_transport(settings: Settings) -> Transport:
     if config.kind == "directory":
         assert config.path is not None
         return DirectoryTransport(config.path)
-    return SmtpTransport(config, settings.secret(config.password_env, "outbound.password_env"))
+    password = settings.secret(config.password_env, "outbound.password_env")
+    return SmtpTransport(config, password, settings.organisation.address)
 
 
 @dataclass
@@ -224,15 +244,14 @@ async def _record_failure(
     else:
         delay = backoff(config.retry_after, row.attempts, config.max_retry_after)
         row.next_attempt_at = datetime.now(UTC) + delay
-    row.claimed_by = row.claimed_until = None
-    await row.save(
-        update_fields=[
-            "attempts",
-            "last_error",
-            "state",
-            "next_attempt_at",
-            *UNCLAIMED,
-        ]
+    # Only while the row is still ours and queued: a claim lost meanwhile (another daemon sent
+    # it, or someone cancelled it) must not be undone by this run's stale copy.
+    await OutboundMessage.filter(id=row.id, claimed_by=HOLDER, state=OutboundState.QUEUED).update(
+        attempts=row.attempts,
+        last_error=row.last_error,
+        state=row.state,
+        next_attempt_at=row.next_attempt_at,
+        **UNCLAIMED,
     )
     return final
 
@@ -370,11 +389,16 @@ async def _send_batch(
     the setup, not this row: it propagates, the row keeps its attempts, and the caller's failure
     handling (one log line, backoff) applies, as when the connection could not be opened."""
     ledger = _SentLedger(claim.arrivals, stats.acknowledged_after)
+    held = {row.id for row in due}
     try:
         for index, row in enumerate(due):
             if stop is not None and stop.is_set():
                 return False
-            await claim.keep(due[index:])
+            if row.id not in held:
+                continue  # the claim on it was lost: another daemon sends it
+            held = {kept.id for kept in await claim.keep(due[index:])}
+            if row.id not in held:
+                continue
             try:
                 await transport.send(row)
             except PermanentFailure as exc:

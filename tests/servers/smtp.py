@@ -55,6 +55,15 @@ class _SinkHandler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.sink.plain_senders_only and "+" in address.split("@")[0]:
+            return "553 5.7.1 Sender address must be your login address"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -146,11 +155,14 @@ class SmtpSink(Server):
         implicit_tls: bool = False,
         data_size_limit: int | None = 64 * 1024 * 1024,
         idle_timeout: float | None = None,
+        plain_senders_only: bool = False,
     ) -> None:
         if implicit_tls and tls_cert is None:
             raise ValueError("implicit_tls needs tls_cert")
         self.host = hostname
         self.idle_timeout = idle_timeout  # seconds before the server drops an idle session
+        # like submission servers that insist on the login's own address as envelope sender
+        self.plain_senders_only = plain_senders_only
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
         self.auth = dict(auth) if auth is not None else None

@@ -3,9 +3,12 @@ and a dead process's leases freed when a daemon starts on the same host."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from datetime import UTC, datetime, timedelta
 
+from intake.runtime.jobs import Jobs
+from intake.runtime.metrics import Metrics
 from intake.settings.schema import Settings
 from intake.store.leases import HOST, free_leases_of_the_dead, release_lease, take_lease
 from intake.store.models import JobLease, OutboundMessage
@@ -91,8 +94,21 @@ async def test_a_run_that_lost_its_claim_leaves_those_rows_to_their_new_holder(
         claimed_by="elsewhere:1:abc", claimed_until=datetime.now(UTC) + MINUTE
     )
     claim.until = datetime.now(UTC)
-    kept = await claim.keep(taken)
-    assert [row.id for row in kept] == [rows[0].id, rows[2].id]
+    await claim.keep(taken)
+    assert [row.id for row in taken if claim.ours(row)] == [rows[0].id, rows[2].id]
     await claim.release(taken)
     holders = await OutboundMessage.all().order_by("id").values_list("claimed_by", flat=True)
     assert holders == [None, "elsewhere:1:abc", None]  # theirs stays theirs
+
+
+async def test_two_daemons_seeing_the_same_refused_login_mail_the_leads_once(
+    db: Settings,
+) -> None:
+    """The alert is the only mail the jobs themselves send: to the leads alone, once per
+    `repeat_every` across the daemons sharing the database."""
+    daemons = [Jobs(db, asyncio.Event(), Metrics()) for _ in range(2)]
+    for jobs in daemons:
+        jobs.failures["fetch"] = db.alerts.after_failures
+        await jobs._alert_if_persistent("fetch", "imap://x: login failed")
+    alerts = await OutboundMessage.filter(kind="alert").values_list("recipients", flat=True)
+    assert alerts == [["alice@example.org"]]  # the lead, once

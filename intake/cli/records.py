@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -133,11 +134,7 @@ def _after_arrival(seconds: float | None) -> str:
 @click.pass_context
 def inbound_show(ctx: click.Context, inbound_id: int, as_json: bool) -> None:
     """One stored message: state, error, size and headers."""
-    detail = with_database(ctx, lambda _: views.inbound_detail(inbound_id))
-    if as_json:
-        print_json(detail)
-        return
-    _print_detail(detail)
+    _show(ctx, lambda: views.inbound_detail(inbound_id), as_json)
 
 
 @inbound.command("retry")
@@ -190,14 +187,15 @@ def outbox(ctx: click.Context, show_all: bool, as_json: bool) -> None:
 @click.pass_context
 def outbox_show(ctx: click.Context, outbound_id: int, as_json: bool) -> None:
     """One outbound email: state, attempts, last error and headers (not its body)."""
-    detail = with_database(ctx, lambda _: views.outbox_detail(outbound_id))
+    _show(ctx, lambda: views.outbox_detail(outbound_id), as_json)
+
+
+def _show(ctx: click.Context, read: Callable[[], Awaitable[dict[str, Any]]], as_json: bool) -> None:
+    """One record, read from the database: as JSON, or its fields and then its headers."""
+    detail = with_database(ctx, lambda _: read())
     if as_json:
         print_json(detail)
         return
-    _print_detail(detail)
-
-
-def _print_detail(detail: dict[str, Any]) -> None:
     for key, value in detail.items():
         if key != "headers":
             shown = ", ".join(value) if isinstance(value, list) else value

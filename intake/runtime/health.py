@@ -27,17 +27,21 @@ class QueueFigures:
         )
 
 
-async def queue_figures(now: datetime) -> QueueFigures:
+async def oldest_waiting(now: datetime) -> tuple[int, timedelta] | None:
+    """The oldest message stored and not yet processed: its id and how long since it arrived."""
     waiting = InboundMessage.filter(state=InboundState.PENDING)
     oldest = await waiting.order_by("id").first().only("id", "arrived_at", "received_at")
+    if oldest is None:
+        return None
+    return oldest.id, max(now - arrival(oldest.arrived_at, oldest.received_at), timedelta(0))
+
+
+async def queue_figures(now: datetime) -> QueueFigures:
+    oldest = await oldest_waiting(now)
     return QueueFigures(
-        inbound_waiting=await waiting.count(),
+        inbound_waiting=await InboundMessage.filter(state=InboundState.PENDING).count(),
         inbound_parked=await InboundMessage.filter(state=InboundState.FAILED).count(),
         outbound_queued=await OutboundMessage.filter(state=OutboundState.QUEUED).count(),
         outbound_failed=await OutboundMessage.filter(state=OutboundState.FAILED).count(),
-        oldest_waiting=(
-            max(now - arrival(oldest.arrived_at, oldest.received_at), timedelta(0))
-            if oldest
-            else None
-        ),
+        oldest_waiting=oldest[1] if oldest else None,
     )

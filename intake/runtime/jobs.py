@@ -85,8 +85,7 @@ class Jobs:
         if name in self.busy:
             self.again.add(name)
             return
-        pause = max(self.resume_at.get(name, 0.0) - time.monotonic(), 0.0)
-        self.scheduler.modify_job(name, next_run_time=datetime.now(UTC) + timedelta(seconds=pause))
+        self._run_after_backoff(name)
 
     def wrap(self, name: str, work: Work) -> Work:
         """Wrap a job: one log line per new failure, backoff, alerts, and wake-ups kept."""
@@ -97,7 +96,6 @@ class Jobs:
             task = asyncio.current_task()
             assert task is not None
             self.in_flight.add(task)
-            self.busy[name] = time.monotonic()
             try:
                 while True:  # again at once if woken while it ran: that work is committed
                     self.again.discard(name)
@@ -127,7 +125,7 @@ class Jobs:
                 self.busy.pop(name, None)
                 if name in self.again:  # woken during a run that failed: once the backoff ends
                     self.again.discard(name)
-                    self._run_after_backoff(name)
+                    self._run_after_backoff(name, at_least=0.1)  # after this run has ended
 
         return run
 
@@ -148,12 +146,12 @@ class Jobs:
         if name in CONNECTION_OF_JOB:
             self.metrics.connection.labels(CONNECTION_OF_JOB[name]).set(int(ok))
 
-    def _run_after_backoff(self, name: str) -> None:
+    def _run_after_backoff(self, name: str, at_least: float = 0.0) -> None:
+        """Due now, or when its backoff after failures ends (and not before `at_least` s)."""
         if self.stop.is_set():
             return
-        pause = max(self.resume_at.get(name, 0.0) - time.monotonic(), 0.0)
-        when = datetime.now(UTC) + timedelta(seconds=max(pause, 0.1))  # after this run ends
-        self.scheduler.modify_job(name, next_run_time=when)
+        pause = max(self.resume_at.get(name, 0.0) - time.monotonic(), at_least)
+        self.scheduler.modify_job(name, next_run_time=datetime.now(UTC) + timedelta(seconds=pause))
 
     async def _report(self, name: str, error: str) -> None:
         """One line when a failure starts or changes, not one per poll; then back off,

@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 from intake.mail.sanitize import human_duration
-from intake.store.models import InboundMessage, InboundState
+from intake.runtime.health import oldest_waiting
 
 log = logging.getLogger("intake.daemon")
 
@@ -27,18 +27,12 @@ class LagWatch:
 
     async def problems(self, now: datetime) -> list[str]:
         found = []
-        waiting = (
-            await InboundMessage.filter(state=InboundState.PENDING, attempts=0)
-            .order_by("id")
-            .first()
-            .only("id", "arrived_at", "received_at")
-        )
-        if waiting is not None:
-            age = now - (waiting.arrived_at or waiting.received_at)
-            if age > self.threshold:
-                found.append(
-                    f"inbound {waiting.id} arrived {human_duration(age)} ago and is not processed"
-                )
+        waiting = await oldest_waiting(now)
+        if waiting is not None and waiting[1] > self.threshold:
+            inbound_id, age = waiting
+            found.append(
+                f"inbound {inbound_id} arrived {human_duration(age)} ago and is not processed"
+            )
         silent = now - self.last_fetch
         if silent > self.threshold:
             found.append(

@@ -31,6 +31,7 @@ class Claim:
         self.lease = lease
         self.until = datetime.now(UTC)
         self.arrivals: dict[int, datetime] = {}  # of the inbound mail the claimed rows answer
+        self.lost: set[int] = set()  # rows whose claim ran out and went to another daemon
 
     async def take(self, limit: int) -> list[OutboundMessage]:
         """Claim up to `limit` due rows, oldest first."""
@@ -53,25 +54,25 @@ class Claim:
         self.arrivals = await arrivals(answered) if answered else {}
         return list(rows)
 
-    async def keep(self, rows: Sequence[OutboundMessage]) -> list[OutboundMessage]:
-        """Before the next send: renew the claim on the rows left once a third of it has run,
-        and return those still ours. A claim can be lost (a send that took longer than the
-        claim, another daemon taking the rows after it ran out): rows no longer ours are
-        another daemon's to send, so this run drops them."""
+    async def keep(self, rows: Sequence[OutboundMessage]) -> None:
+        """Before the next send: renew the claim on the rows left once a third of it has run.
+        A claim can be lost (a send that took longer than the claim, another daemon taking the
+        rows after it ran out); rows no longer ours are another daemon's to send (see `ours`)."""
         now = datetime.now(UTC)
         if not rows or self.until - now > self.lease * 2 / 3:
-            return list(rows)
+            return
         ids = [row.id for row in rows]
         ours = OutboundMessage.filter(id__in=ids, claimed_by=HOLDER, state=OutboundState.QUEUED)
         self.until = now + self.lease
-        renewed = await ours.update(claimed_until=self.until)
-        if renewed == len(ids):
-            return list(rows)
-        rows_held = await OutboundMessage.filter(id__in=ids, claimed_by=HOLDER).values_list(
+        if await ours.update(claimed_until=self.until) == len(ids):
+            return
+        held = await OutboundMessage.filter(id__in=ids, claimed_by=HOLDER).values_list(
             "id", flat=True
         )
-        held = set(cast(list[int], rows_held))
-        return [row for row in rows if row.id in held]
+        self.lost.update(set(ids) - set(cast(list[int], held)))
+
+    def ours(self, row: OutboundMessage) -> bool:
+        return row.id not in self.lost
 
     async def release(self, rows: Sequence[OutboundMessage]) -> None:
         """Give back rows this run did not attempt, for the next run of any daemon."""

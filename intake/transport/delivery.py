@@ -389,16 +389,13 @@ async def _send_batch(
     the setup, not this row: it propagates, the row keeps its attempts, and the caller's failure
     handling (one log line, backoff) applies, as when the connection could not be opened."""
     ledger = _SentLedger(claim.arrivals, stats.acknowledged_after)
-    held = {row.id for row in due}
     try:
         for index, row in enumerate(due):
             if stop is not None and stop.is_set():
                 return False
-            if row.id not in held:
+            await claim.keep(due[index:])
+            if not claim.ours(row):
                 continue  # the claim on it was lost: another daemon sends it
-            held = {kept.id for kept in await claim.keep(due[index:])}
-            if row.id not in held:
-                continue
             try:
                 await transport.send(row)
             except PermanentFailure as exc:

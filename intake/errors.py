@@ -21,6 +21,15 @@ class MailboxLoginFailed(MailboxError, LoginFailed):
     """The mailbox refused our login."""
 
 
+class TokenRefused(LoginFailed):
+    """The OAuth2 provider refused our refresh token (revoked, expired, consent withdrawn), or
+    there is none yet: only `intake oauth login` mends it, so it is reported at once."""
+
+
+class MailboxTokenRefused(MailboxLoginFailed, TokenRefused):
+    """The mailbox side cannot log in: its OAuth2 token is refused."""
+
+
 class OnboardingRequired(MailboxError):
     """A first run found old mail waiting: answering all of it needs an explicit choice."""
 
@@ -31,3 +40,12 @@ class DeliveryError(IntakeError):
 
 class DeliveryLoginFailed(DeliveryError, LoginFailed):
     """The SMTP server refused our login."""
+
+
+class DeliveryTokenRefused(DeliveryLoginFailed, TokenRefused):
+    """The outbound side cannot log in: its OAuth2 token is refused."""
+
+
+class TokenEndpointError(IntakeError):
+    """The OAuth2 provider could not be reached, or answered with something unreadable: a
+    passing failure, retried like any unreachable server."""

@@ -15,7 +15,8 @@ from intake.runtime.cycle import running
 from intake.settings.schema import Settings
 from intake.settings.templates import TemplateName
 from intake.store.models import OutboundMessage, OutboundState
-from intake.transport.delivery import deliver_once, make_transport
+from intake.transport.delivery import deliver_once
+from intake.transport.transports import make_transport
 from tests.servers import SmtpSink, free_port, make_self_signed_cert
 from tests.support import base_settings, settings_from
 

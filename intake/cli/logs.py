@@ -6,12 +6,32 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
-from intake.engine.tokens import RedactTokens
+from intake.engine.tokens import redact
+from intake.transport.oauth2.redaction import redact_secrets
 
 LogFormat = Literal["text", "json"]
+
+
+class Redact(logging.Filter):
+    """Passes every record through the redactors: reply tokens and OAuth2 tokens are
+    credentials, and never reach a log line."""
+
+    def __init__(self, *redactors: Callable[[str], str]) -> None:
+        super().__init__()
+        self.redactors = redactors
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for redactor in self.redactors:
+            redacted = redactor(redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class JsonLines(logging.Formatter):
@@ -34,7 +54,7 @@ def configure_logging(verbose: bool = False, log_format: LogFormat = "text") -> 
     handler = logging.StreamHandler(sys.stderr)
     text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler.setFormatter(JsonLines() if log_format == "json" else text)
-    handler.addFilter(RedactTokens())  # reply tokens are credentials
+    handler.addFilter(Redact(redact, redact_secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

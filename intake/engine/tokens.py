@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -109,14 +108,3 @@ def _reply_addresses(local_part: str, separator: str, domain: str) -> re.Pattern
 def redact(text: str) -> str:
     """`text` with the signature of every reply token in it replaced by `…`."""
     return _TOKEN_IN_TEXT.sub(r"\1…", text)
-
-
-class RedactTokens(logging.Filter):
-    """A logging filter that redacts reply tokens from every record it passes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True

@@ -26,8 +26,8 @@ from intake.settings.types import format_duration
 from intake.store.db import connection_name
 from intake.store.job_runs import job_runs
 from intake.store.models import JobRun
-from intake.transport.delivery import make_transport
 from intake.transport.mailbox import open_mailbox
+from intake.transport.transports import make_transport
 
 OK, WARNING, FAILED = "ok", "warning", "FAILED"
 CORE_JOBS = ("fetch", "process", "deliver")  # the road of every message: never idle for long

@@ -31,10 +31,11 @@ from intake.settings.loading import OUTSIDE_CONTACT_MISSING
 from intake.settings.schema import Settings
 from intake.settings.types import format_duration
 from intake.store.leases import release_lease, take_lease
-from intake.transport.delivery import deliver_once, make_transport
+from intake.transport.delivery import deliver_once
 from intake.transport.fetch import fetch_once
 from intake.transport.kept_open import KeptOpen
 from intake.transport.push import News, watch
+from intake.transport.transports import make_transport
 
 log = logging.getLogger("intake.daemon")
 

@@ -41,7 +41,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         paths.setdefault("templates", "templates")
         resolve(paths, "data_dir")
         resolve(paths, "templates")
-    for name in ("mailbox", "outbound"):
+    for name in ("mailbox", "outbound", "oauth2"):
         section = raw.get(name)
         if isinstance(section, dict):
             resolve(section, "path")
@@ -101,4 +101,6 @@ def require_secrets(settings: Settings) -> None:
     settings.secret(settings.mailbox.password_env, "mailbox.password_env")
     settings.secret(settings.outbound.password_env, "outbound.password_env")
     settings.secret(settings.database.password_env, "database.password_env")
+    if settings.oauth2 is not None:
+        settings.secret(settings.oauth2.client_secret_env, "oauth2.client_secret_env")
     signing_key(settings)

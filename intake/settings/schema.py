@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from intake.errors import SettingsError
+from intake.settings.oauth2 import OAuth2Settings
 from intake.settings.policy import (
     DEFAULT_KIND_RULES,
     DEFAULT_RESOLUTIONS,
@@ -30,6 +31,7 @@ from intake.settings.policy import (
 from intake.settings.types import Duration, Email, Section, parse_duration
 
 MEGABYTE = 1024 * 1024
+Auth = Literal["password", "oauth2"]
 IDLE_RENEW_MAX = timedelta(minutes=29)  # RFC 2177: servers may end IDLE after 30 minutes
 
 
@@ -66,6 +68,7 @@ class MailboxSettings(Section):
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Literal["ssl", "starttls", "none"] = "ssl"
+    auth: Auth = "password"  # "oauth2": a token from the [oauth2] table, no password
     username: str | None = None
     password_env: str | None = None
     ca_file: Path | None = None
@@ -88,9 +91,13 @@ class MailboxSettings(Section):
     @model_validator(mode="after")
     def _kind_needs(self) -> MailboxSettings:
         if self.kind == "imap":
-            for key in ("host", "username", "password_env"):
+            needed = ("host", "username") + (("password_env",) if self.auth == "password" else ())
+            for key in needed:
                 if getattr(self, key) is None:
                     raise ValueError(f"kind = 'imap' needs '{key}'")
+            _no_password_with_oauth2(self.auth, self.password_env)
+        elif self.auth == "oauth2":
+            raise ValueError("auth = 'oauth2' needs kind = 'imap'")
         elif self.path is None:
             raise ValueError("kind = 'maildir' needs 'path'")
         if self.idle_renew > IDLE_RENEW_MAX:
@@ -109,6 +116,7 @@ class OutboundSettings(Section):
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Literal["ssl", "starttls", "none"] = "starttls"
+    auth: Auth = "password"  # "oauth2": XOAUTH2 with a token from the [oauth2] table
     username: str | None = None
     password_env: str | None = None
     ca_file: Path | None = None
@@ -133,8 +141,14 @@ class OutboundSettings(Section):
         if self.kind == "smtp":
             if self.host is None:
                 raise ValueError("kind = 'smtp' needs 'host'")
-            if (self.username is None) != (self.password_env is None):
+            if self.auth == "oauth2":
+                if self.username is None:
+                    raise ValueError("auth = 'oauth2' needs 'username'")
+                _no_password_with_oauth2(self.auth, self.password_env)
+            elif (self.username is None) != (self.password_env is None):
                 raise ValueError("'username' and 'password_env' go together")
+        elif self.auth == "oauth2":
+            raise ValueError("auth = 'oauth2' needs kind = 'smtp'")
         elif self.path is None:
             raise ValueError("kind = 'directory' needs 'path'")
         if self.claim_for.total_seconds() < 3 * self.timeout_seconds:
@@ -149,6 +163,11 @@ class OutboundSettings(Section):
         if self.port is not None:
             return self.port
         return {"ssl": 465, "starttls": 587, "none": 25}[self.security]
+
+
+def _no_password_with_oauth2(auth: Auth, password_env: str | None) -> None:
+    if auth == "oauth2" and password_env is not None:
+        raise ValueError("auth = 'oauth2' logs in with a token: remove 'password_env'")
 
 
 class DatabaseSettings(Section):
@@ -368,6 +387,7 @@ class Settings(Section):
     limits: Limits = Limits()
     alerts: Alerts = Alerts()
     metrics: MetricsSettings = MetricsSettings()
+    oauth2: OAuth2Settings | None = None
     source_file: Path | None = None
 
     @model_validator(mode="after")
@@ -386,6 +406,9 @@ class Settings(Section):
                     raise ValueError(f"roster: {address} is not a [[team]] member")
             if entry.end <= entry.start:
                 raise ValueError(f"roster: {entry.member}'s end is not after its start")
+        uses_oauth2 = "oauth2" in (self.mailbox.auth, self.outbound.auth)
+        if uses_oauth2 and self.oauth2 is None:
+            raise ValueError("auth = 'oauth2' needs an [oauth2] table")
         names = [resolution.name for resolution in self.resolutions]
         if len(set(names)) != len(names):
             raise ValueError("resolutions: a name is listed twice")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from intake.transport.delivery import Transport
+from intake.transport.transports import Transport
 
 
 class KeptOpen:

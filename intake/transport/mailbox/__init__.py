@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
+from intake.settings.oauth2 import Mechanism
 from intake.settings.schema import Settings
 
 Key = int | str
@@ -40,17 +41,18 @@ class Mailbox(Protocol):
     def close(self) -> None: ...
 
 
-def mailbox_password(settings: Settings) -> str:
-    return settings.secret(settings.mailbox.password_env, "mailbox.password_env") or ""
-
-
 def open_mailbox(settings: Settings) -> Mailbox:
     config = settings.mailbox
     if config.kind == "imap":
+        from intake.transport.credentials import mailbox_login
         from intake.transport.mailbox.imap import ImapMailbox
 
-        return ImapMailbox(config, mailbox_password(settings))
+        return ImapMailbox(config, mailbox_login(settings), sasl_mechanism(settings))
     from intake.transport.mailbox.maildir import MaildirMailbox
 
     assert config.path is not None
     return MaildirMailbox(config.path)
+
+
+def sasl_mechanism(settings: Settings) -> Mechanism:
+    return settings.oauth2.mechanism if settings.oauth2 is not None else "xoauth2"

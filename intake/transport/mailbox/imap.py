@@ -15,8 +15,16 @@ import ssl
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from intake.errors import MailboxError, MailboxLoginFailed
+from intake.errors import (
+    MailboxError,
+    MailboxLoginFailed,
+    MailboxTokenRefused,
+    TokenEndpointError,
+    TokenRefused,
+)
+from intake.settings.oauth2 import Mechanism
 from intake.settings.schema import MailboxSettings
+from intake.transport.credentials import Login
 from intake.transport.mailbox import Fetched, Key
 from intake.transport.tls import tls_context
 
@@ -31,9 +39,10 @@ IMAP_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class ImapMailbox:
-    def __init__(self, config: MailboxSettings, password: str) -> None:
+    def __init__(self, config: MailboxSettings, login: Login, mechanism: Mechanism) -> None:
         self.config = config
-        self.password = password
+        self.login = login
+        self.mechanism = mechanism
         self.folder = config.folder
         self.identity = f"imap://{config.username}@{config.host}:{config.effective_port}"
         self._client: IMAPClient | None = None
@@ -48,7 +57,7 @@ class ImapMailbox:
         return describe(self.identity, exc)
 
     def open(self) -> int | None:
-        client = connect(self.config, self.password, self.identity)
+        client = connect(self.config, self.login, self.mechanism, self.identity)
         self._client = client
         try:
             selected = client.select_folder(self.folder)
@@ -108,8 +117,11 @@ class ImapMailbox:
         disconnect(client)
 
 
-def connect(config: MailboxSettings, password: str, identity: str) -> IMAPClient:
-    """A logged-in client, its times timezone-aware; MailboxLoginFailed or MailboxError."""
+def connect(
+    config: MailboxSettings, login: Login, mechanism: Mechanism, identity: str
+) -> IMAPClient:
+    """A logged-in client, its times timezone-aware; MailboxLoginFailed (MailboxTokenRefused
+    when the OAuth2 provider refuses our refresh token) or MailboxError."""
     client: IMAPClient | None = None
     try:
         context = tls_context(config.ca_file)
@@ -123,14 +135,41 @@ def connect(config: MailboxSettings, password: str, identity: str) -> IMAPClient
         client.normalise_times = False
         if config.security == "starttls":
             client.starttls(context)
-        client.login(config.username or "", password)
+        _log_in(client, login, mechanism)
     except LoginError as exc:
         disconnect(client)
         raise MailboxLoginFailed(f"{identity}: login failed: {_text(exc)}") from None
+    except TokenRefused as exc:
+        disconnect(client)
+        raise MailboxTokenRefused(f"{identity}: {exc}") from None
+    except TokenEndpointError as exc:
+        disconnect(client)
+        raise MailboxError(f"{identity}: {exc}") from None
     except IMAP_ERRORS as exc:
         disconnect(client)
         raise MailboxError(describe(identity, exc)) from None
     return client
+
+
+def _log_in(client: IMAPClient, login: Login, mechanism: Mechanism) -> None:
+    """A password login, or SASL with an access token: a token the server refuses is replaced
+    by a fresh one once (a provider may revoke one before it expires), then the refusal
+    stands."""
+    if login.tokens is None:
+        client.login(login.username, login.password)
+        return
+    token = login.tokens.access_token()
+    try:
+        _sasl(client, login.username, token, mechanism)
+    except LoginError:
+        _sasl(client, login.username, login.tokens.access_token(refused=token), mechanism)
+
+
+def _sasl(client: IMAPClient, username: str, token: str, mechanism: Mechanism) -> None:
+    if mechanism == "oauthbearer":
+        client.oauthbearer_login(username, token)
+    else:
+        client.oauth2_login(username, token)
 
 
 def disconnect(client: IMAPClient | None) -> None:

@@ -30,10 +30,11 @@ async def watch(settings: Settings, heard: Heard, stop: asyncio.Event) -> None:
     """Watch the mailbox until `stop`, telling `heard` what happens; called on the event loop."""
     config = settings.mailbox
     if config.kind == "imap":
-        from intake.transport.mailbox import mailbox_password
+        from intake.transport.credentials import mailbox_login
+        from intake.transport.mailbox import sasl_mechanism
         from intake.transport.push.imap_idle import watch_imap
 
-        await watch_imap(config, mailbox_password(settings), heard, stop)
+        await watch_imap(config, mailbox_login(settings), sasl_mechanism(settings), heard, stop)
         return
     from intake.transport.push.maildir_watch import watch_maildir
 

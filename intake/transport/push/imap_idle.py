@@ -25,8 +25,10 @@ from typing import Any
 from imapclient import IMAPClient
 
 from intake.errors import MailboxError, MailboxLoginFailed
+from intake.settings.oauth2 import Mechanism
 from intake.settings.retry import backoff
 from intake.settings.schema import MailboxSettings
+from intake.transport.credentials import Login
 from intake.transport.mailbox.imap import abandon, connect, describe, disconnect
 from intake.transport.push import Heard, News
 
@@ -43,9 +45,12 @@ class LinkLost(Exception):
 
 
 class IdleWatch:
-    def __init__(self, config: MailboxSettings, password: str, heard: Heard) -> None:
+    def __init__(
+        self, config: MailboxSettings, login: Login, mechanism: Mechanism, heard: Heard
+    ) -> None:
         self.config = config
-        self.password = password
+        self.login = login
+        self.mechanism = mechanism
         self.heard = heard
         self.identity = f"imap://{config.username}@{config.host}:{config.effective_port}"
 
@@ -59,7 +64,7 @@ class IdleWatch:
             client: IMAPClient | None = None
             began = time.monotonic()
             try:
-                client = connect(self.config, self.password, self.identity)
+                client = connect(self.config, self.login, self.mechanism, self.identity)
                 client.select_folder(self.config.folder, readonly=True)
                 if not client.has_capability("IDLE"):
                     self.heard(News.UNAVAILABLE, f"{self.identity} does not offer IDLE")
@@ -115,7 +120,7 @@ def _keep_alive(sock: socket.socket) -> None:
 
 
 async def watch_imap(
-    config: MailboxSettings, password: str, heard: Heard, stop: asyncio.Event
+    config: MailboxSettings, login: Login, mechanism: Mechanism, heard: Heard, stop: asyncio.Event
 ) -> None:
     """Run the watch in a daemon thread until `stop`; its news is handed to the event loop.
     On stop, the thread is given a few seconds to say DONE and log out; a thread stuck on a
@@ -133,7 +138,7 @@ async def watch_imap(
 
     def body() -> None:
         try:
-            IdleWatch(config, password, tell).run(halt)
+            IdleWatch(config, login, mechanism, tell).run(halt)
         finally:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(ended.set)

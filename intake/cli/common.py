@@ -15,6 +15,7 @@ from rich.table import Table
 from intake.runtime.cycle import running
 from intake.settings.loading import require_secrets
 from intake.settings.schema import Settings
+from intake.transport.oauth2.tokens import require_token
 
 T = TypeVar("T")
 console = Console()
@@ -36,13 +37,19 @@ def with_database(
     the secrets and write the team table; the listings read and need neither."""
     settings = settings_of(ctx)
     if connects:
-        require_secrets(settings)
+        ready_to_connect(settings)
 
     async def go() -> T:
         async with running(settings, sync=connects):
             return await work(settings)
 
     return run_async(go())
+
+
+def ready_to_connect(settings: Settings) -> None:
+    """Every secret the settings name is set, and an OAuth2 side has its token."""
+    require_secrets(settings)
+    require_token(settings)
 
 
 def print_json(value: object) -> None:

@@ -9,8 +9,15 @@ from datetime import UTC, datetime
 
 import click
 
-from intake.cli.common import print_table, run_async, settings_of, with_database
+from intake.cli.common import (
+    print_table,
+    ready_to_connect,
+    run_async,
+    settings_of,
+    with_database,
+)
 from intake.cli.logs import LogFormat, configure_logging
+from intake.cli.oauth import oauth
 from intake.cli.records import COMMANDS
 from intake.conduct.deadlines import run_deadlines
 from intake.conduct.digest import run_digests, sent_lines
@@ -53,7 +60,7 @@ def run(ctx: click.Context) -> None:
     from intake.runtime.daemon import Daemon
 
     settings = settings_of(ctx)
-    require_secrets(settings)
+    ready_to_connect(settings)
     run_async(Daemon(settings).serve())
 
 
@@ -161,7 +168,7 @@ def _instant(text: str | None, settings: Settings) -> datetime:
     return instant
 
 
-for _command in COMMANDS:
+for _command in (*COMMANDS, oauth):
     cli.add_command(_command)
 
 

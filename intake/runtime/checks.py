@@ -27,6 +27,8 @@ from intake.store.db import connection_name
 from intake.store.job_runs import job_runs
 from intake.store.models import JobRun
 from intake.transport.mailbox import open_mailbox
+from intake.transport.oauth2.token_file import load_token, token_path
+from intake.transport.oauth2.tokens import LOGIN_COMMAND
 from intake.transport.transports import make_transport
 
 OK, WARNING, FAILED = "ok", "warning", "FAILED"
@@ -131,8 +133,42 @@ def _job_check(run: JobRun, now: datetime, bound: timedelta) -> Check:
     return Check(FAILED if out_of_bounds else OK, f"job {run.name}", said)
 
 
+def _check_oauth2(settings: Settings) -> list[Check]:
+    """The token file, read as the daemon would: missing, refused, or when it was last used."""
+    if settings.oauth2 is None:
+        return []
+    path = token_path(settings.data_dir)
+    try:
+        token = load_token(path)
+    except IntakeError as exc:
+        return [Check(FAILED, "oauth2", str(exc))]
+    if token is None:
+        return [Check(FAILED, "oauth2", f"no token in {path}: run `{LOGIN_COMMAND}`")]
+    now = datetime.now(UTC)
+    if token.refused is not None and token.refused_at is not None:
+        ago = short_duration(now - token.refused_at)
+        return [
+            Check(
+                FAILED,
+                "oauth2",
+                f"{token.account}: the provider refused the refresh token {ago} ago"
+                f" ({token.refused}): run `{LOGIN_COMMAND}`",
+            )
+        ]
+    used = token.refreshed_at or token.obtained_at
+    return [
+        Check(
+            OK,
+            "oauth2",
+            f"{token.account} ({token.provider}), refresh token last used"
+            f" {short_duration(now - used)} ago",
+        )
+    ]
+
+
 async def run_checks(settings: Settings) -> list[Check]:
     return [
+        *_check_oauth2(settings),
         await _check_mailbox(settings),
         await _check_outbound(settings),
         *await _check_database(settings),

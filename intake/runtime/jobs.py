@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from intake.errors import IntakeError, LoginFailed
+from intake.errors import IntakeError, LoginFailed, TokenRefused
 from intake.runtime.alerts import queue_alert
 from intake.runtime.metrics import Metrics
 from intake.settings.retry import backoff
@@ -114,7 +114,7 @@ class Jobs:
                 await self._record_success(name)
             except LoginFailed as exc:
                 await self._report(name, str(exc))
-                await self._alert_if_persistent(name, str(exc))
+                await self._alert_if_persistent(name, exc)
             except IntakeError as exc:
                 await self._report(name, str(exc))
             except Exception as exc:  # the daemon outlives any one failure
@@ -169,26 +169,32 @@ class Jobs:
         pause = backoff(BACKOFF_FIRST, failures, BACKOFF_MAX)
         self.resume_at[name] = time.monotonic() + pause.total_seconds()
 
-    async def _alert_if_persistent(self, name: str, error: str) -> None:
+    async def _alert_if_persistent(self, name: str, exc: LoginFailed) -> None:
         """A login refused again and again will not heal by itself: say so loudly, once per
         episode, in the log, and (configurably) by email to the leads, once per
         `[alerts] repeat_every` while it lasts, whichever of the daemons sharing the database
-        sees it (a lease)."""
+        sees it (a lease). A refused OAuth2 refresh token is known for what it is at the first
+        refusal: it is said at once."""
         alerts = self.settings.alerts
-        if self.failures.get(name, 0) < alerts.after_failures:
+        error = str(exc)
+        at_once = isinstance(exc, TokenRefused)
+        if not at_once and self.failures.get(name, 0) < alerts.after_failures:
             return
         if name not in self.alerted:
             self.alerted.add(name)
-            log.critical(
-                "%s: login refused %d times in a row; a person must act: %s",
-                name,
-                self.failures[name],
-                error,
-            )
+            if at_once:
+                log.critical("%s: cannot log in; a person must act: %s", name, error)
+            else:
+                log.critical(
+                    "%s: login refused %d times in a row; a person must act: %s",
+                    name,
+                    self.failures[name],
+                    error,
+                )
         if not alerts.email_leads:
             return
         try:
             if await take_lease(f"alert {name}", alerts.repeat_every, renew=False):
-                await queue_alert(self.settings, name, error)
-        except Exception as exc:  # the alert is a courtesy; the log line stands
-            log.error("%s: could not queue the alert email: %s", name, exc)
+                await queue_alert(self.settings, name, error, token_refused=at_once)
+        except Exception as problem:  # the alert is a courtesy; the log line stands
+            log.error("%s: could not queue the alert email: %s", name, problem)

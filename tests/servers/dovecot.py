@@ -59,6 +59,7 @@ class Dovecot(Mailboxes, Server):
         tls: bool = False,
         advertise_move: bool = True,
         advertise_idle: bool = True,
+        introspection_url: str | None = None,
     ) -> None:
         self.users = dict(users) if users else {DEFAULT_USER: DEFAULT_PASSWORD}
         for login, password in self.users.items():
@@ -67,6 +68,7 @@ class Dovecot(Mailboxes, Server):
         self.default_user = next(iter(self.users))
         self.host = LOCALHOST
         self.tls = tls
+        self.introspection_url = introspection_url  # XOAUTH2/OAUTHBEARER against this endpoint
         self.hidden = frozenset(
             name
             for name, shown in (("MOVE", advertise_move), ("IDLE", advertise_idle))
@@ -137,6 +139,7 @@ class Dovecot(Mailboxes, Server):
             user=self._user,
             tls=tls,
             hidden=self.hidden,
+            introspection_url=self.introspection_url,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -3,13 +3,18 @@ can be told to refuse the next ones."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import email
 import email.policy
+import json
 import re
 import ssl
 import threading
 import time
+import urllib.parse
+import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -54,6 +59,24 @@ class _SinkHandler:
 
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """XOAUTH2 (`AUTH XOAUTH2 <base64>`): the bearer token is checked by asking the
+        authority's introspection endpoint, as a real submission server would."""
+        if self.sink.introspection_url is None or len(args) < 2:
+            return AuthResult(success=False, handled=False)
+        fields = dict(
+            part.split("=", 1)
+            for part in base64.b64decode(args[1]).decode("utf-8", "replace").split("\x01")
+            if "=" in part
+        )
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        loop = asyncio.get_running_loop()
+        account = await loop.run_in_executor(None, self.sink._introspect, token)
+        if account is None or account != fields.get("user"):
+            self.sink.refused_tokens += 1
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=account)
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -156,6 +179,7 @@ class SmtpSink(Server):
         data_size_limit: int | None = 64 * 1024 * 1024,
         idle_timeout: float | None = None,
         plain_senders_only: bool = False,
+        introspection_url: str | None = None,
     ) -> None:
         if implicit_tls and tls_cert is None:
             raise ValueError("implicit_tls needs tls_cert")
@@ -163,6 +187,9 @@ class SmtpSink(Server):
         self.idle_timeout = idle_timeout  # seconds before the server drops an idle session
         # like submission servers that insist on the login's own address as envelope sender
         self.plain_senders_only = plain_senders_only
+        # XOAUTH2 logins are checked against this RFC 7662 endpoint (see tests/servers/authority)
+        self.introspection_url = introspection_url
+        self.refused_tokens = 0
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
         self.auth = dict(auth) if auth is not None else None
@@ -197,6 +224,13 @@ class SmtpSink(Server):
                 return AuthResult(success=True, auth_data=login)
         return AuthResult(success=False, handled=False)
 
+    def _introspect(self, token: str) -> str | None:
+        form = urllib.parse.urlencode({"token": token}).encode()
+        assert self.introspection_url is not None
+        with urllib.request.urlopen(self.introspection_url, data=form, timeout=10) as response:
+            answer = json.load(response)
+        return answer.get("username") if answer.get("active") else None
+
     def start(self) -> None:
         if self._controller is not None:
             return
@@ -218,7 +252,7 @@ class SmtpSink(Server):
             elif context is not None:
                 kwargs["tls_context"] = context
                 kwargs["require_starttls"] = False
-            if self.auth is not None:
+            if self.auth is not None or self.introspection_url is not None:
                 kwargs.update(
                     authenticator=self._authenticate, auth_required=True, auth_require_tls=False
                 )

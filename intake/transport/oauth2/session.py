@@ -32,12 +32,24 @@ def client_secret(settings: Settings) -> str | None:
     return settings.secret(config.client_secret_env, "oauth2.client_secret_env")
 
 
+class _Session(OAuth2Session):  # type: ignore[misc]
+    """authlib's session, trusting `ca_file` where one is set. requests lets REQUESTS_CA_BUNDLE
+    override a session's own `verify`, so it is given with every request instead."""
+
+    ca_file: str | None = None
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        if self.ca_file is not None:
+            kwargs.setdefault("verify", self.ca_file)
+        return super().request(method, url, **kwargs)
+
+
 def oauth_session(settings: Settings, **kwargs: Any) -> OAuth2Session:
     """A session for the [oauth2] table: the client's secret sent in the body where there is
     one (Microsoft and Google both take it there), none for a public client."""
     config = _config(settings)
     secret = client_secret(settings)
-    session = OAuth2Session(
+    session = _Session(
         client_id=config.client_id,
         client_secret=secret,
         token_endpoint_auth_method="client_secret_post" if secret else "none",
@@ -47,7 +59,7 @@ def oauth_session(settings: Settings, **kwargs: Any) -> OAuth2Session:
         **kwargs,
     )
     if config.ca_file is not None:
-        session.verify = str(config.ca_file)
+        session.ca_file = str(config.ca_file)
     return session
 
 

@@ -121,6 +121,15 @@ def expiry_of(answer: dict[str, Any], now: datetime) -> datetime:
     return now + timedelta(seconds=seconds)
 
 
+def require_token(settings: Settings) -> None:
+    """For the commands that connect: a side set to OAuth2 needs a token signed in first."""
+    if settings.oauth2 is None:
+        return
+    path = token_path(settings.data_dir)
+    if load_token(path) is None:
+        raise TokenRefused(f"auth = 'oauth2' but no token in {path} yet: run `{LOGIN_COMMAND}`")
+
+
 def _refused_line(reason: str) -> str:
     return (
         f"the OAuth2 provider refused the refresh token ({reason}): it was revoked or has"

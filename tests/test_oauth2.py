@@ -40,7 +40,9 @@ def _fresh_moods(authority: Authority) -> None:
 
 
 @pytest.fixture(scope="module")
-def oauth_dovecot(tmp_path_factory: pytest.TempPathFactory, authority: Authority) -> Iterator[Dovecot]:
+def oauth_dovecot(
+    tmp_path_factory: pytest.TempPathFactory, authority: Authority
+) -> Iterator[Dovecot]:
     directory = tmp_path_factory.mktemp("oauth-dovecot")
     users = {ACCOUNT: "not-used-with-oauth2"}
     with Dovecot(directory, users=users, introspection_url=authority.introspection_url) as server:
@@ -49,9 +51,7 @@ def oauth_dovecot(tmp_path_factory: pytest.TempPathFactory, authority: Authority
 
 @pytest.fixture(scope="module")
 def oauth_sink(authority: Authority) -> Iterator[SmtpSink]:
-    sink = SmtpSink(
-        auth={SMTP_LOGIN: SMTP_PASSWORD}, introspection_url=authority.introspection_url
-    )
+    sink = SmtpSink(auth={SMTP_LOGIN: SMTP_PASSWORD}, introspection_url=authority.introspection_url)
     with sink:
         yield sink
 
@@ -165,3 +165,159 @@ def test_device_login_then_mail_is_fetched_and_answered_over_xoauth2(
     assert {message.login for message in sent} == {ACCOUNT}  # XOAUTH2, as the mailbox account
     assert acknowledgements(oauth_sink) == ["[COC-2026-0001] We have received your message"]
     assert oauth_dovecot.uids(config["mailbox"]["folder"], ACCOUNT) == []  # fetched and moved
+    assert "method=XOAUTH2" in oauth_dovecot.log_path.read_text()
+
+
+def test_code_flow_with_pkce_takes_the_pasted_address(
+    config: dict[str, Any], authority: Authority, tmp_path: Path
+) -> None:
+    path = write_settings(tmp_path, config)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intake", "--config", str(path), "oauth", "login", "--flow", "code"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    consent_page = ""
+    while not consent_page.startswith("https://"):
+        line = process.stdout.readline()
+        assert line, "no consent page printed"
+        consent_page = line.strip()
+    redirected = authority.consent(consent_page, ACCOUNT)  # the browser's address bar
+    output, errors = process.communicate(redirected + "\n", timeout=60)
+
+    assert process.returncode == 0, errors
+    assert "Signed in: info@example.org" in output
+    assert stored(tmp_path)["refresh_token"] in authority.refresh_tokens
+
+
+def test_an_access_token_the_servers_stop_taking_mid_run_is_refreshed_and_no_mail_is_lost(
+    config: dict[str, Any],
+    authority: Authority,
+    oauth_dovecot: Dovecot,
+    oauth_sink: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    path = write_settings(tmp_path, config)
+    device_login(path, authority)
+    before, refused_before = authority.refreshes, authority.refused_logins
+    with running_daemon(path) as daemon:
+        append_report(oauth_dovecot, config, "First report")
+        wait_until(lambda: len(acknowledgements(oauth_sink)) == 1, "the first acknowledgement")
+        authority.expire_access_tokens()  # the provider ends every token early
+        append_report(oauth_dovecot, config, "Second report")
+        wait_until(lambda: len(acknowledgements(oauth_sink)) == 2, "the second acknowledgement")
+
+    assert authority.refused_logins > refused_before  # a server did refuse the old token
+    assert authority.refreshes > before  # and a fresh one was fetched
+    assert "CRITICAL" not in daemon.log
+    assert oauth_dovecot.uids(config["mailbox"]["folder"], ACCOUNT) == []
+    tokens = stored(tmp_path)
+    for secret in (tokens["refresh_token"], tokens["access_token"]):
+        assert secret not in daemon.log
+
+
+def test_a_token_near_its_expiry_is_refreshed_before_any_login_and_a_rotated_one_is_kept(
+    config: dict[str, Any],
+    authority: Authority,
+    oauth_dovecot: Dovecot,
+    oauth_sink: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    authority.state.rotate = True
+    authority.state.access_lifetime = 60  # inside the five minutes refreshed ahead
+    refused_before = authority.refused_logins
+    path = write_settings(tmp_path, config)
+    device_login(path, authority)
+    first = stored(tmp_path)["refresh_token"]
+
+    append_report(oauth_dovecot, config, "A report")
+    intake("poll", config=path)
+
+    second = stored(tmp_path)
+    assert second["refresh_token"] != first  # rotated, and the new one saved
+    assert second["refresh_token"] in authority.refresh_tokens
+    assert first not in authority.refresh_tokens
+    assert second["refreshed_at"] is not None
+    assert authority.refused_logins == refused_before  # no login was tried with a dying token
+    assert acknowledgements(oauth_sink) == ["[COC-2026-0001] We have received your message"]
+
+    intake("poll", config=path)  # the saved token works for the next run too
+    assert stored(tmp_path)["refresh_token"] in authority.refresh_tokens
+
+
+def alerts(sink: SmtpSink) -> list[str]:
+    return [
+        m.parsed().get_content()
+        for m in sink.messages
+        if "alice@example.org" in m.rcpt_tos and "Needs attention" in str(m.parsed()["Subject"])
+    ]
+
+
+def test_a_revoked_refresh_token_is_one_alert_a_clear_check_line_and_a_new_login_mends_it(
+    config: dict[str, Any],
+    authority: Authority,
+    oauth_dovecot: Dovecot,
+    oauth_sink: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    config["outbound"].update(auth="password", username=SMTP_LOGIN, password_env=SMTP_PASSWORD_ENV)
+    path = write_settings(tmp_path, config)
+    device_login(path, authority)
+    authority.revoke(ACCOUNT)
+    append_report(oauth_dovecot, config, "A report while the token is revoked")
+
+    with running_daemon(path) as daemon:
+        wait_until(lambda: len(alerts(oauth_sink)) == 1, "the alert to the leads")
+        check = intake("check", config=path, check=False)
+
+        assert check.returncode == 1
+        oauth_line = next(line for line in check.stdout.splitlines() if " oauth2 " in line)
+        assert oauth_line.startswith("FAILED")
+        assert "refused the refresh token" in oauth_line
+        assert "run `intake oauth login`" in oauth_line
+        assert "invalid_grant" in stored(tmp_path)["refused"]
+
+        device_login(path, authority)  # the operator signs in again; no restart
+        wait_until(lambda: acknowledgements(oauth_sink) != [], "the report's acknowledgement")
+
+    assert len(alerts(oauth_sink)) == 1
+    assert "intake --config" in alerts(oauth_sink)[0] and "oauth login" in alerts(oauth_sink)[0]
+    assert len(daemon.lines("CRITICAL")) == 1
+    assert "fetch: working again" in daemon.log
+
+
+def test_oauthbearer_logs_in_too_and_status_shows_the_token(
+    config: dict[str, Any], authority: Authority, oauth_dovecot: Dovecot, tmp_path: Path
+) -> None:
+    config["oauth2"]["mechanism"] = "oauthbearer"
+    path = write_settings(tmp_path, config)
+    device_login(path, authority)
+
+    check = intake("check", config=path, check=False)
+    status = intake("oauth", "status", config=path)
+
+    lines = check.stdout.splitlines()
+    assert next(line for line in lines if " mailbox " in line).startswith("ok")
+    assert "method=OAUTHBEARER" in oauth_dovecot.log_path.read_text()
+    assert next(line for line in lines if " outbound " in line).startswith("ok")
+    assert next(line for line in lines if " oauth2 " in line).startswith("ok")
+    assert "account    info@example.org" in status.stdout
+    assert "scopes     mail offline_access" in status.stdout
+    assert "expires" in status.stdout and "state      ok" in status.stdout
+    assert stored(tmp_path)["refresh_token"] not in status.stdout
+
+
+def test_without_a_token_the_daemon_does_not_start_and_says_which_command_to_run(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    path = write_settings(tmp_path, config)
+    run = intake("run", config=path, check=False)
+    status = intake("oauth", "status", config=path, check=False)
+
+    assert run.returncode == 1
+    assert run.stderr.strip().endswith("yet: run `intake oauth login`")
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert status.returncode == 1 and "run `intake oauth login`" in status.stderr

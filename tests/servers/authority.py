@@ -55,6 +55,7 @@ class _State:
     refresh: dict[str, _Grant] = field(default_factory=dict)
     refreshes: int = 0
     introspections: int = 0
+    inactive_answers: int = 0  # introspections that found the token dead: a login refused
     pending_answers: int = 0  # device-flow polls answered authorization_pending
 
     def issue(self, grant: _Grant) -> dict[str, Any]:
@@ -118,6 +119,7 @@ def _introspect(state: _State, token: str) -> dict[str, Any]:
     state.introspections += 1
     held = state.access.get(token)
     if held is None or held[1] <= time.time():
+        state.inactive_answers += 1
         return {"active": False}
     grant = held[0]
     return {"active": True, "username": grant.account, "scope": grant.scope}
@@ -260,6 +262,11 @@ class Authority(Server):
     @property
     def refreshes(self) -> int:
         return self.state.refreshes
+
+    @property
+    def refused_logins(self) -> int:
+        """Logins a server refused because the authority called their token dead."""
+        return self.state.inactive_answers
 
     @property
     def refresh_tokens(self) -> set[str]:

@@ -74,7 +74,6 @@ class _SinkHandler:
         loop = asyncio.get_running_loop()
         account = await loop.run_in_executor(None, self.sink._introspect, token)
         if account is None or account != fields.get("user"):
-            self.sink.refused_tokens += 1
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, auth_data=account)
 
@@ -189,7 +188,6 @@ class SmtpSink(Server):
         self.plain_senders_only = plain_senders_only
         # XOAUTH2 logins are checked against this RFC 7662 endpoint (see tests/servers/authority)
         self.introspection_url = introspection_url
-        self.refused_tokens = 0
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
         self.auth = dict(auth) if auth is not None else None

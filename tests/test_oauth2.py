@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.daemon import running_daemon, wait_until
-from tests.servers import Dovecot, SmtpSink
+from tests.servers import Dovecot, SmtpSink, free_port
 from tests.servers.authority import Authority
 from tests.support import intake, make_mail, unique_folder, write_settings
 
@@ -204,6 +204,7 @@ def test_an_access_token_the_servers_stop_taking_mid_run_is_refreshed_and_no_mai
     device_login(path, authority)
     before, refused_before = authority.refreshes, authority.refused_logins
     with running_daemon(path) as daemon:
+        daemon.wait_for_log("IMAP IDLE on")  # push logs in with the same token
         append_report(oauth_dovecot, config, "First report")
         wait_until(lambda: len(acknowledgements(oauth_sink)) == 1, "the first acknowledgement")
         authority.expire_access_tokens()  # the provider ends every token early
@@ -321,3 +322,20 @@ def test_without_a_token_the_daemon_does_not_start_and_says_which_command_to_run
     assert run.stderr.strip().endswith("yet: run `intake oauth login`")
     assert len(run.stderr.strip().splitlines()) == 1
     assert status.returncode == 1 and "run `intake oauth login`" in status.stderr
+
+
+def test_a_provider_that_cannot_be_reached_is_a_passing_failure_not_a_refused_token(
+    config: dict[str, Any], authority: Authority, tmp_path: Path
+) -> None:
+    path = write_settings(tmp_path, config)
+    device_login(path, authority)
+    config["oauth2"]["token_url"] = f"https://127.0.0.1:{free_port()}/token"  # nobody listens
+    config["oauth2"]["refresh_ahead_seconds"] = 7200  # so the next login must refresh
+    path = write_settings(tmp_path, config)
+
+    check = intake("check", config=path, check=False)
+
+    mailbox_line = next(line for line in check.stdout.splitlines() if " mailbox " in line)
+    assert mailbox_line.startswith("FAILED") and "ConnectionError" in mailbox_line
+    assert stored(tmp_path)["refused"] is None  # a network blip never asks for a new login
+    assert next(line for line in check.stdout.splitlines() if " oauth2 " in line).startswith("ok")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
+import os
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -69,3 +71,14 @@ ALL_OPTION = click.option(
     "--all", "show_all", is_flag=True, help="Everything, not only the most recent."
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+WHY_OPTION = click.option(
+    "--why", default="", help="Why you read it: recorded in the case's audit trail."
+)
+
+
+def operator() -> str:
+    """Who runs this command, for the audit trail: the operating-system user, and the user
+    behind sudo when there is one."""
+    user = getpass.getuser()
+    behind = os.environ.get("SUDO_USER")
+    return f"{behind} (as {user})" if behind and behind != user else user

@@ -19,8 +19,10 @@ from intake.cli.common import (
 from intake.cli.logs import LogFormat, configure_logging
 from intake.cli.oauth import oauth
 from intake.cli.records import COMMANDS
+from intake.cli.retention import COMMANDS as RECORD_LIFETIME
 from intake.conduct.deadlines import run_deadlines
 from intake.conduct.digest import run_digests, sent_lines
+from intake.conduct.purge import PURGE_ACTOR, purged_lines, scheduled_purge
 from intake.conduct.roster import upcoming_shifts
 from intake.errors import IntakeError, SettingsError
 from intake.runtime.cycle import CycleStats, poll_once
@@ -68,8 +70,8 @@ def run(ctx: click.Context) -> None:
 @click.option("--once", is_flag=True, default=True, help="One cycle, then exit (the default).")
 @click.pass_context
 def poll(ctx: click.Context, once: bool) -> None:
-    """Run the deadlines and digests, then one fetch, process and deliver cycle, and exit (for
-    cron)."""
+    """Run the deadlines, digests and the scheduled purge, then one fetch, process and deliver
+    cycle, and exit (for cron)."""
 
     async def deadlines_then_cycle(
         settings: Settings,
@@ -77,6 +79,8 @@ def poll(ctx: click.Context, once: bool) -> None:
         now = datetime.now(UTC)
         reminders = await run_deadlines(settings, now)
         digests = sent_lines(await run_digests(settings, now))
+        for line in purged_lines(await scheduled_purge(settings, now, PURGE_ACTOR)):
+            logging.getLogger("intake.poll").info("%s", line)
         stats = await poll_once(settings)
         for job in ("fetch", "process", "deliver", "deadlines"):  # for `intake check`
             await job_succeeded(job)
@@ -168,7 +172,7 @@ def _instant(text: str | None, settings: Settings) -> datetime:
     return instant
 
 
-for _command in (*COMMANDS, oauth):
+for _command in (*COMMANDS, *RECORD_LIFETIME, oauth):
     cli.add_command(_command)
 
 

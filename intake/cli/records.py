@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import click
@@ -14,15 +14,20 @@ from intake.cli import views
 from intake.cli.common import (
     ALL_OPTION,
     JSON_OPTION,
+    WHY_OPTION,
     console,
+    operator,
     print_json,
     print_table,
     with_database,
 )
+from intake.conduct.audit import record, record_reads
+from intake.conduct.case_record import case_record, find_case
 from intake.conduct.digest import Digest, digests, run_digests
 from intake.errors import IntakeError
 from intake.mail.sanitize import short_duration
 from intake.settings.schema import Settings
+from intake.store.models import AuditAction, Ticket
 
 
 @click.command()
@@ -31,7 +36,16 @@ from intake.settings.schema import Settings
 @click.pass_context
 def tickets(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """Cases, most recent first: reference, status, kind, assignee, age."""
-    rows = with_database(ctx, lambda _: views.tickets(None if show_all else views.RECENT))
+    limit = None if show_all else views.RECENT
+
+    async def listed(_: Settings) -> list[dict[str, Any]]:
+        rows = await views.tickets(limit)
+        if as_json:  # the JSON holds each case's reporter and subject: a read of each
+            cases = await Ticket.filter(ref__in=[row["ref"] for row in rows])
+            await record_reads(cases, operator(), "its reporter and subject (tickets --json)", "")
+        return rows
+
+    rows = with_database(ctx, listed)
     if as_json:
         print_json(rows)
         return
@@ -45,10 +59,18 @@ def tickets(ctx: click.Context, show_all: bool, as_json: bool) -> None:
 @click.command()
 @click.argument("ref")
 @JSON_OPTION
+@WHY_OPTION
 @click.pass_context
-def ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
-    """One case and its whole thread."""
-    case = with_database(ctx, lambda _: views.ticket(ref))
+def ticket(ctx: click.Context, ref: str, as_json: bool, why: str) -> None:
+    """One case and its whole thread (each read is recorded in the case's audit trail)."""
+
+    async def read(_: Settings) -> dict[str, Any]:
+        case = await case_record(ref)
+        what = "the case and its thread" + (" (--json)" if as_json else "")
+        await record(await find_case(ref), operator(), AuditAction.READ, what, why)
+        return case
+
+    case = with_database(ctx, read)
     if as_json:
         print_json(case)
         return
@@ -57,6 +79,9 @@ def ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
         f"  assignee: {case['assignee'] or '-'}"
     )
     console.print(f"reporter: {case['reporter']}   opened: {case['created_at']}", markup=False)
+    console.print(f"subject: {case['subject']}", markup=False, highlight=False)
+    if case["purged_at"]:
+        console.print(f"content purged: {case['purged_at']}", markup=False)
     urgent = "URGENT. " if case["urgent"] else ""
     console.print(f"{urgent}kind: {case['kind']} ({case['kind_reason']})", markup=False)
     if case["resolution"]:
@@ -131,10 +156,12 @@ def _after_arrival(seconds: float | None) -> str:
 @inbound.command("show")
 @click.argument("inbound_id", type=int)
 @JSON_OPTION
+@WHY_OPTION
 @click.pass_context
-def inbound_show(ctx: click.Context, inbound_id: int, as_json: bool) -> None:
+def inbound_show(ctx: click.Context, inbound_id: int, as_json: bool, why: str) -> None:
     """One stored message: state, error, size and headers."""
-    _show(ctx, lambda: views.inbound_detail(inbound_id), as_json)
+    what = f"the headers of inbound message {inbound_id}"
+    _show(ctx, partial(views.inbound_detail, inbound_id), as_json, what, why)
 
 
 @inbound.command("retry")
@@ -184,15 +211,31 @@ def outbox(ctx: click.Context, show_all: bool, as_json: bool) -> None:
 @outbox.command("show")
 @click.argument("outbound_id", type=int)
 @JSON_OPTION
+@WHY_OPTION
 @click.pass_context
-def outbox_show(ctx: click.Context, outbound_id: int, as_json: bool) -> None:
+def outbox_show(ctx: click.Context, outbound_id: int, as_json: bool, why: str) -> None:
     """One outbound email: state, attempts, last error and headers (not its body)."""
-    _show(ctx, lambda: views.outbox_detail(outbound_id), as_json)
+    what = f"the headers of outbound email {outbound_id}"
+    _show(ctx, partial(views.outbox_detail, outbound_id), as_json, what, why)
 
 
-def _show(ctx: click.Context, read: Callable[[], Awaitable[dict[str, Any]]], as_json: bool) -> None:
-    """One record, read from the database: as JSON, or its fields and then its headers."""
-    detail = with_database(ctx, lambda _: read())
+def _show(
+    ctx: click.Context,
+    read: Callable[[], Awaitable[dict[str, Any]]],
+    as_json: bool,
+    what: str,
+    why: str,
+) -> None:
+    """One record, read from the database: as JSON, or its fields and then its headers. The
+    headers of a case's mail name its people: the read goes in the case's audit trail."""
+
+    async def audited(_: Settings) -> dict[str, Any]:
+        detail = await read()
+        if detail["ticket"]:
+            await record(await find_case(detail["ticket"]), operator(), AuditAction.READ, what, why)
+        return detail
+
+    detail = with_database(ctx, audited)
     if as_json:
         print_json(detail)
         return
@@ -231,7 +274,7 @@ def outbox_retry(
 @click.pass_context
 def outbox_cancel(ctx: click.Context, outbound_id: int, reason: str, as_json: bool) -> None:
     """Withdraw an email that has not been sent; the case's thread records who and why."""
-    who = f"{getpass.getuser()} (command line)"
+    who = f"{operator()} (command line)"
     with_database(ctx, lambda settings: views.cancel_outbound(settings, outbound_id, reason, who))
     if as_json:
         print_json({"cancelled": outbound_id, "by": who, "reason": reason})

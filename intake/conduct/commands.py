@@ -178,7 +178,9 @@ async def _status(context: CommandContext, command: Command) -> CommandResult:
     ticket = context.ticket
     before = ticket.status
     ticket.status = status
-    await ticket.save(update_fields=["status", "updated_at"])
+    if status != before:  # the retention clock starts at closing (intake.conduct.retention)
+        ticket.closed_at = context.now if status == TicketStatus.CLOSED else None
+    await ticket.save(update_fields=["status", "closed_at", "updated_at"])
     await _state_event(context, f"status {before} -> {status}")
     return CommandResult(True, f"The case's status is now {status} (it was {before}).")
 
@@ -333,6 +335,8 @@ async def _help(context: CommandContext, _: Command) -> CommandResult:
 
 
 Executor = Callable[[CommandContext, Command], Awaitable[CommandResult]]
+
+
 async def _history(context: CommandContext, command: Command) -> CommandResult:
     who = command.args.strip()
     if not who:

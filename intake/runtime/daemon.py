@@ -1,4 +1,4 @@
-"""The daemon: the jobs (fetch, process, deliver, deadlines, lag, status; run by
+"""The daemon: the jobs (fetch, process, deliver, deadlines, purge, lag, status; run by
 intake/runtime/jobs.py), push, systemd and the metrics endpoint.
 
 Stages wake each other as soon as they have committed work
@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from intake.conduct.deadlines import run_deadlines
 from intake.conduct.digest import run_digests, sent_lines
 from intake.conduct.handlers import registry
+from intake.conduct.purge import PURGE_ACTOR, purged_lines, scheduled_purge
 from intake.engine.pipeline import process_pending
 from intake.errors import IntakeError
 from intake.runtime.cycle import running
@@ -104,6 +105,12 @@ class Daemon:
         if sent:
             self.wake("deliver")
 
+    async def _purge(self) -> None:
+        """What the retention policy lets go, once per interval across daemons."""
+        run = await scheduled_purge(self.settings, datetime.now(UTC), PURGE_ACTOR)
+        for line in purged_lines(run):
+            log.info("%s", line)
+
     async def _lag(self) -> None:
         await self.lag.check(datetime.now(UTC), self.push or "off")
 
@@ -140,6 +147,8 @@ class Daemon:
             "deadlines": (schedule.deadlines_every, self._deadlines),
             "lag": (LAG_CHECK_EVERY, self._lag),
         }
+        if self.settings.retention.purge:
+            jobs["purge"] = (self.settings.retention.every, self._purge)
         if self.systemd.address or self.settings.metrics.address:
             watchdog = self.systemd.watchdog
             jobs["status"] = (

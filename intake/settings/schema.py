@@ -28,6 +28,7 @@ from intake.settings.policy import (
     Place,
     Resolution,
 )
+from intake.settings.retention import RetentionSettings
 from intake.settings.types import Duration, Email, Section, parse_duration
 
 MEGABYTE = 1024 * 1024
@@ -387,6 +388,7 @@ class Settings(Section):
     limits: Limits = Limits()
     alerts: Alerts = Alerts()
     metrics: MetricsSettings = MetricsSettings()
+    retention: RetentionSettings = RetentionSettings()
     oauth2: OAuth2Settings | None = None
     source_file: Path | None = None
 
@@ -412,6 +414,12 @@ class Settings(Section):
         names = [resolution.name for resolution in self.resolutions]
         if len(set(names)) != len(names):
             raise ValueError("resolutions: a name is listed twice")
+        for rule in self.retention.rules:
+            if rule.resolution is not None and rule.resolution not in names:
+                raise ValueError(
+                    f"retention.rules: {rule.resolution!r} is not one of the [[resolutions]]"
+                    " (the default rules name 'permanent-ban': set [retention] rules)"
+                )
         return self
 
     @property

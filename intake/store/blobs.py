@@ -24,3 +24,12 @@ def store_blob(data_dir: Path, content: bytes) -> str:
         partial.write_bytes(content)
         os.replace(partial, final)
     return digest
+
+
+def delete_blob(data_dir: Path, digest: str) -> bool:
+    """Remove one stored file (its folders stay); False when it was not there."""
+    try:
+        blob_path(data_dir, digest).unlink()
+    except FileNotFoundError:
+        return False
+    return True

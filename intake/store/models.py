@@ -109,6 +109,10 @@ class Ticket(Model):
     resolution_ends_at = fields.DatetimeField(null=True)
     urgent = fields.BooleanField(default=False, db_default=False)
     kind_reason = fields.TextField(default="", db_default="")  # why this kind (rule or member)
+    closed_at = fields.DatetimeField(null=True)  # `#status closed`; cleared when it moves on
+    # When the retention policy removed the case's content (intake.conduct.purge); the
+    # reference, kind, dates and resolution stay, for the ban list and the figures.
+    purged_at = fields.DatetimeField(null=True)
     parties: fields.ReverseRelation[Party]
 
     class Meta:
@@ -256,6 +260,7 @@ class TicketEvent(Model):
     inbound: fields.ForeignKeyNullableRelation[InboundMessage] = fields.ForeignKeyField(
         "intake.InboundMessage", related_name="events", null=True, on_delete=fields.SET_NULL
     )
+    inbound_id: int | None  # the column behind `inbound`
     outbound: fields.ForeignKeyNullableRelation[OutboundMessage] = fields.ForeignKeyField(
         "intake.OutboundMessage", related_name="events", null=True, on_delete=fields.SET_NULL
     )
@@ -263,6 +268,7 @@ class TicketEvent(Model):
     party: fields.ForeignKeyNullableRelation[Party] = fields.ForeignKeyField(
         "intake.Party", related_name="events", null=True, on_delete=fields.SET_NULL
     )
+    party_id: int | None  # the column behind `party`
 
     class Meta:
         table = "ticket_event"
@@ -286,6 +292,34 @@ class Attachment(Model):
 
     class Meta:
         table = "attachment"
+
+
+class AuditAction(StrEnum):
+    READ = "read"  # case content shown on the command line (text or JSON)
+    EXPORT = "export"  # `intake export`
+    EMAIL = "email"  # an email of the case, written down when a purge or erasure clears it
+    PURGE = "purge"  # the retention policy removed the case's content
+    ERASE = "erase"  # `intake erase --person`: a person's addresses and words removed
+
+
+class AuditEvent(Model):
+    """One entry of the audit trail: who saw or changed what of a case, when and why. Emails
+    still in the outbox are read from it (intake.conduct.audit); these rows hold the rest."""
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "intake.Ticket", related_name="audit", null=True, on_delete=fields.SET_NULL
+    )
+    ticket_id: int | None  # the column behind `ticket`
+    at = fields.DatetimeField()
+    actor = fields.CharField(max_length=320)  # an operating-system user, or who was mailed
+    action = fields.CharEnumField(AuditAction, max_length=16)
+    what = fields.TextField()
+    why = fields.TextField(default="")
+
+    class Meta:
+        table = "audit_event"
+        indexes = (("ticket_id", "at"),)
 
 
 class MailboxState(Model):

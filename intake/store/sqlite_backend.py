@@ -10,6 +10,7 @@ to write, so it starts with BEGIN IMMEDIATE, which takes the write lock first an
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from tortoise.backends.base.client import TransactionalDBClient, TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -52,6 +53,13 @@ class ImmediateTransactionContext(SqliteTransactionContext):
 
 
 class ImmediateSqliteClient(SqliteClient):
+    """Also with `secure_delete`: a purge or an erasure must not leave the bytes it removed in
+    the file's free space (intake/store/compaction.py)."""
+
+    def __init__(self, file_path: str, **kwargs: Any) -> None:
+        kwargs.setdefault("secure_delete", "ON")
+        super().__init__(file_path, **kwargs)
+
     def _in_transaction(self) -> TransactionContext:
         return ImmediateTransactionContext(ImmediateTransactionWrapper(self), self._lock)
 

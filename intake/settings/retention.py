@@ -1,0 +1,78 @@
+"""The `[retention]` table: how long a decided case's content is kept, by rule.
+
+A case's clock starts when it is closed (`#status closed`) or, if it never is, when it was
+resolved; it never runs out before the appeal window of an appealable decision has closed or a
+temporary measure has ended. The first rule whose keys all match a case gives its period; a case
+no rule matches gets `default`. "forever" keeps a case's content for good.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from intake.settings.policy import CaseKind
+from intake.settings.types import Duration, Section, parse_duration
+
+FOREVER = "forever"
+
+
+def _keep_for(value: object) -> object:
+    """'forever' is None (never purged); anything else is a duration."""
+    if value == FOREVER or value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(f"{value!r} is not 'forever' or a duration like '90d' or '2y'")
+
+
+KeepFor = Annotated[timedelta | None, BeforeValidator(_keep_for)]
+
+
+class RetentionRule(Section):
+    """Cases matching every key given keep their content for `keep` after closing."""
+
+    kind: CaseKind | None = None
+    resolution: str | None = None
+    status: Literal["resolved", "closed"] | None = None
+    keep: KeepFor
+
+    @model_validator(mode="after")
+    def _names_something(self) -> RetentionRule:
+        if self.kind is None and self.resolution is None and self.status is None:
+            raise ValueError("a rule needs at least one of kind, resolution or status")
+        return self
+
+    def describe(self) -> str:
+        """The rule as the settings file writes it, for purge records and listings."""
+        keys = [
+            f"{key} = {value!r}"
+            for key, value in (
+                ("kind", self.kind and str(self.kind)),
+                ("resolution", self.resolution),
+                ("status", self.status),
+            )
+            if value is not None
+        ]
+        return f"[[retention.rules]] {', '.join(keys)}"
+
+
+DEFAULT_RULES = (
+    RetentionRule(resolution="permanent-ban", keep=None),
+    RetentionRule(kind=CaseKind.GENERAL, keep=parse_duration("90d")),
+)
+
+
+class RetentionSettings(Section):
+    # The daemon purges what is due every `every`; false leaves it to `intake purge`.
+    purge: bool = True
+    every: Duration = parse_duration("1d")
+    default: KeepFor = Field(default=parse_duration("2y"))
+    rules: tuple[RetentionRule, ...] = DEFAULT_RULES
+    # Mail that made no case (auto-replies, bounces, bulk, refused mail) and emails about no
+    # case (digests, alerts): their bytes and addresses go this long after they came or went.
+    no_case: KeepFor = Field(default=parse_duration("90d"))

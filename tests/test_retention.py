@@ -1,0 +1,283 @@
+"""Retention: a decided case's content goes when its period runs out; what the ban list and the
+figures need stays; the clock is the test's."""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intake.conduct.audit import trail
+from intake.conduct.purge import run_purge, scheduled_purge
+from intake.conduct.retention import due_at, holding
+from intake.conduct.stats import case_stats
+from intake.errors import SettingsError
+from intake.runtime.cycle import running
+from intake.settings.loading import load_settings
+from intake.settings.schema import Settings, Stats
+from intake.store.blobs import blob_path
+from intake.store.models import (
+    Attachment,
+    InboundMessage,
+    OutboundMessage,
+    Party,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from tests.casework import EVIDENCE, decide, report
+from tests.mailroom import Mailroom
+from tests.servers import Dovecot, Postgres, SmtpSink
+from tests.support import base_settings, intake, make_mail, settings_from, write_settings
+
+TWO_YEARS = timedelta(days=730)
+DAY = timedelta(days=1)
+
+
+def counting_every_case(settings: Settings) -> Settings:
+    """`intake stats` with no suppression, so that a changed count shows."""
+    return settings.model_copy(update={"stats": Stats(min_count=1)})
+
+
+async def _purge_keeps_the_record_and_the_figures(mailroom: Mailroom) -> None:
+    settings = mailroom.settings
+    ticket, notice = await report(mailroom)
+    assert ticket.assignee is not None
+    assignee = ticket.assignee.email
+    ticket = await decide(mailroom, ticket, notice, "warning")
+    assert ticket.closed_at is not None and ticket.status == TicketStatus.CLOSED
+    figures = await case_stats(counting_every_case(settings), None, None)
+    blob = blob_path(settings.data_dir, (await Attachment.get(ticket=ticket)).sha256)
+    assert blob.read_bytes() == EVIDENCE
+
+    not_yet = await run_purge(settings, ticket.closed_at + TWO_YEARS - DAY, "tester", True)
+    assert not_yet.purged == []
+    listed = await run_purge(settings, ticket.closed_at + TWO_YEARS + DAY, "tester", True)
+    assert [item.ref for item in listed.purged] == [ticket.ref]
+    assert listed.purged[0].rule == "[retention] default"
+    assert (
+        await Ticket.get(id=ticket.id)
+    ).subject == "Max insulted me"  # a dry run changes nothing
+
+    run = await run_purge(settings, ticket.closed_at + TWO_YEARS + DAY, "tester", False)
+    assert [item.ref for item in run.purged] == [ticket.ref]
+    assert run.files_removed == 1 and not blob.exists()
+
+    purged = await Ticket.get(id=ticket.id)
+    assert (purged.ref, purged.kind, purged.status, purged.resolution) == (
+        ticket.ref,
+        "report",
+        TicketStatus.CLOSED,
+        "warning",
+    )
+    assert (purged.created_at, purged.resolved_at, purged.closed_at) == (
+        ticket.created_at,
+        ticket.resolved_at,
+        ticket.closed_at,
+    )
+    assert purged.purged_at == ticket.closed_at + TWO_YEARS + DAY
+    assert (purged.subject, purged.reporter_email, purged.reporter_name) == ("", "", "")
+    assert purged.resolution_reason == ""
+    [entry] = await TicketEvent.filter(ticket=ticket)
+    assert "purged" in entry.body and "[retention] default" in entry.body
+    assert await Party.filter(ticket=ticket).count() == 0
+    assert await Attachment.filter(ticket=ticket).count() == 0
+    for message in await InboundMessage.filter(ticket=ticket):
+        assert bytes(message.raw_bytes) == b"" and message.message_id is None
+        assert len(message.sha256) == 64  # a re-fetch of it still finds it stored
+    for email in await OutboundMessage.filter(ticket=ticket):
+        assert (bytes(email.raw_bytes), email.recipients, email.subject) == (b"", [], "")
+
+    assert await case_stats(counting_every_case(settings), None, None) == figures
+    lines = await trail(purged)
+    purge_line = next(line for line in lines if line.action == "purge")
+    assert purge_line.why == "[retention] default" and purge_line.actor == "tester"
+    emails = [line for line in lines if line.action == "email"]
+    assert {line.actor for line in emails} >= {"the reporter", assignee}
+    assert not any("sam@example.net" in line.actor for line in lines)
+
+    again = await run_purge(settings, ticket.closed_at + TWO_YEARS + 2 * DAY, "tester", False)
+    assert again.purged == []
+
+
+async def test_a_closed_case_loses_its_content_and_keeps_its_record_and_figures(
+    mailroom: Mailroom,
+) -> None:
+    await _purge_keeps_the_record_and_the_figures(mailroom)
+
+
+async def test_purging_runs_the_same_on_postgresql(
+    imap_config: dict[str, Any],
+    postgres: Postgres,
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    folder: str,
+    tmp_path: Path,
+) -> None:
+    data = copy.deepcopy(imap_config)
+    data["database"]["url"] = postgres.create_database("intake_purge")
+    settings = settings_from(tmp_path, data)
+    async with running(settings):
+        await _purge_keeps_the_record_and_the_figures(Mailroom(settings, dovecot, sink, folder))
+
+
+async def test_a_file_shared_with_a_case_that_is_kept_survives(mailroom: Mailroom) -> None:
+    first, notice = await report(mailroom)
+    first = await decide(mailroom, first, notice)
+    second, _ = await report(mailroom, sender="pat@example.net", subject="Max again")
+    assert second.status == TicketStatus.NEW
+    [shared] = {row.sha256 for row in await Attachment.all()}
+    assert first.closed_at is not None
+
+    run = await run_purge(mailroom.settings, first.closed_at + TWO_YEARS + DAY, "tester", False)
+
+    assert [item.ref for item in run.purged] == [first.ref]
+    assert run.files_removed == 0
+    assert blob_path(mailroom.settings.data_dir, shared).read_bytes() == EVIDENCE
+    assert await Attachment.filter(ticket=second).count() == 1
+
+
+async def test_a_permanent_ban_is_kept_forever_and_an_open_appeal_holds_its_case(
+    mailroom: Mailroom,
+) -> None:
+    banned, notice = await report(mailroom)
+    banned = await decide(mailroom, banned, notice, "permanent-ban", close=False)
+    warned, notice = await report(mailroom, sender="pat@example.net", evidence=None)
+    warned = await decide(mailroom, warned, notice, "warning")
+    assert warned.closed_at is not None
+    await Ticket.create(
+        ref="COC-2026-9001", kind="appeal", reporter_email="max@example.com", refers_to=warned
+    )
+    far = datetime.now(UTC) + 50 * 365 * DAY
+
+    run = await run_purge(mailroom.settings, far, "tester", False)
+
+    assert run.purged == []
+    assert [(item.ref, item.held) for item in run.held] == [
+        (warned.ref, "an open case points at it (an appeal)")
+    ]
+    assert holding(mailroom.settings, banned).keep is None
+    assert due_at(mailroom.settings, banned) is None
+    assert (await Ticket.get(id=banned.id)).subject == "Max insulted me"
+
+
+def _rules(tmp_path: Path, retention: dict[str, Any]) -> Settings:
+    data = base_settings(tmp_path)
+    data["retention"] = retention
+    return load_settings(write_settings(tmp_path, data))
+
+
+def _case(**fields: Any) -> Ticket:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    values: dict[str, Any] = {
+        "kind": "report",
+        "status": TicketStatus.CLOSED,
+        "resolved_at": now,
+        "closed_at": now,
+        "updated_at": now,
+    }
+    return Ticket(ref="COC-2026-0001", reporter_email="x@example.net", **{**values, **fields})
+
+
+def test_the_first_matching_rule_gives_the_period_and_the_clock_waits_for_appeals_and_measures(
+    tmp_path: Path,
+) -> None:
+    defaults = _rules(tmp_path, {})
+    closed = datetime(2026, 3, 1, tzinfo=UTC)
+    assert due_at(defaults, _case(resolution="warning")) == closed + TWO_YEARS
+    assert due_at(defaults, _case(kind="general")) == closed + timedelta(days=90)
+    assert due_at(defaults, _case(resolution="permanent-ban")) is None  # kept forever
+    assert due_at(defaults, _case(status=TicketStatus.INVESTIGATING)) is None  # not decided
+    ends = closed + timedelta(days=30)
+    temporary = _case(resolution="temporary-ban", resolution_ends_at=ends)
+    assert due_at(defaults, temporary) == ends + TWO_YEARS  # from the measure's end
+
+    settings = _rules(
+        tmp_path,
+        {
+            "default": "1y",
+            "rules": [
+                {"resolution": "warning", "status": "closed", "keep": "30d"},
+                {"resolution": "warning", "keep": "forever"},
+                {"resolution": "permanent-ban", "keep": "10d"},
+            ],
+        },
+    )
+    assert due_at(settings, _case(resolution="warning")) == closed + timedelta(days=30)
+    assert due_at(settings, _case(resolution="warning", status=TicketStatus.RESOLVED)) is None
+    assert due_at(settings, _case(resolution="no-action")) == closed + timedelta(days=365)
+    # An appealable decision's clock starts when its appeal window has closed.
+    appeal_window = settings.appeals.window
+    expected = closed + appeal_window + timedelta(days=10)
+    assert due_at(settings, _case(resolution="permanent-ban")) == expected
+
+
+@pytest.mark.parametrize(
+    ("retention", "expected"),
+    [
+        ({"default": "soon"}, "retention.default"),
+        ({"rules": [{"keep": "30d"}]}, "a rule needs at least one of kind, resolution or status"),
+        ({"rules": [{"resolution": "flogging", "keep": "1y"}]}, "'flogging' is not one of"),
+        ({"rules": [{"kind": "complaint", "keep": "1y"}]}, "retention.rules.kind: Input should be"),
+        ({"rules": [{"kind": "report"}]}, "retention.rules.keep: is required"),
+    ],
+)
+def test_a_bad_policy_is_one_line_naming_the_key(
+    tmp_path: Path, retention: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        _rules(tmp_path, retention)
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+async def test_mail_about_no_case_loses_its_bytes_after_its_own_period(mailroom: Mailroom) -> None:
+    await mailroom.send(make_mail(headers={"Auto-Submitted": "auto-replied"}))
+    [ignored] = await InboundMessage.filter(ticket_id__isnull=True)
+    assert ignored.outcome == "ignored_auto_reply"
+    now = datetime.now(UTC)
+
+    soon = await run_purge(mailroom.settings, now + timedelta(days=89), "tester", False)
+    assert soon.no_case_messages == 0
+    later = await run_purge(mailroom.settings, now + timedelta(days=91), "tester", False)
+
+    assert later.no_case_messages == 1
+    assert bytes((await InboundMessage.get(id=ignored.id)).raw_bytes) == b""
+
+
+async def test_the_scheduled_purge_runs_once_per_interval_across_daemons(db: Settings) -> None:
+    now = datetime.now(UTC)
+    assert await scheduled_purge(db, now, "daemon one") is not None
+    assert await scheduled_purge(db, now, "daemon two") is None
+    off = db.model_copy(update={"retention": db.retention.model_copy(update={"purge": False})})
+    assert await scheduled_purge(off, now, "daemon three") is None
+
+
+def test_intake_purge_lists_then_purges_and_cron_poll_purges_when_due(tmp_path: Path) -> None:
+    (tmp_path / "mail" / "new").mkdir(parents=True)
+    config = write_settings(tmp_path, base_settings(tmp_path))
+    (tmp_path / "mail" / "new" / "1.eml").write_bytes(make_mail(subject="Slurs in the chat"))
+    (tmp_path / "mail" / "new" / "2.eml").write_bytes(make_mail(subject="Doxxing threat"))
+    intake("poll", "--once", config=config)
+    long_ago = (datetime.now(UTC) - 3 * TWO_YEARS).strftime("%Y-%m-%d %H:%M:%S+00:00")
+    with sqlite3.connect(tmp_path / "intake.sqlite3") as database:
+        database.execute(
+            "UPDATE ticket SET status = 'closed', resolution = 'warning', resolved_at = ?,"
+            " closed_at = ? WHERE subject = 'Slurs in the chat'",
+            (long_ago, long_ago),
+        )
+        [(ref,)] = database.execute("SELECT ref FROM ticket WHERE subject = 'Slurs in the chat'")
+
+    dry = intake("purge", "--dry-run", config=config)
+    assert ref in dry.stdout and "would be purged" in dry.stdout
+    assert "Slurs in the chat" in intake("ticket", ref, config=config).stdout
+
+    poll = intake("poll", "--once", config=config)  # cron: the scheduled purge is due
+    assert f"purged {ref} by [retention] default" in poll.stderr
+    shown = intake("ticket", ref, config=config).stdout
+    assert "Slurs in the chat" not in shown and "Content purged" in shown
+    assert "0 case(s) purged" in intake("purge", config=config).stdout

@@ -3,6 +3,8 @@ afterwards (purge, erasure, audit, export)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -50,11 +52,28 @@ async def decide(
     return decided
 
 
-def bytes_found(needle: bytes, *places: Path) -> list[str]:
-    """Every file under `places` (files or folders) that holds `needle`, whatever its case."""
-    wanted = needle.lower()
-    hits = []
-    for place in places:
-        files = [place] if place.is_file() else [p for p in place.rglob("*") if p.is_file()]
-        hits += [str(path) for path in files if wanted in path.read_bytes().lower()]
-    return hits
+_SEARCH = """
+import sys
+from pathlib import Path
+wanted = sys.argv[1].encode().lower()
+for place in map(Path, sys.argv[2:]):
+    files = [place] if place.is_file() else [p for p in place.rglob("*") if p.is_file()]
+    for path in files:
+        if wanted in path.read_bytes().lower():
+            print(path)
+"""
+
+
+def bytes_found(needle: str, *places: Path) -> list[str]:
+    """Every file under `places` (files or folders) that holds `needle`, whatever its case.
+
+    Searched by another process: closing a file this process opened on an SQLite database
+    drops every POSIX lock the process holds on it, and the test's own connection would then
+    read a stale snapshot."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SEARCH, needle, *map(str, places)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()

@@ -1,0 +1,152 @@
+"""Erasure on request: a person's addresses, names and words leave every case that may lose
+them, and the database's files; cases that must be kept are named with the reason."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from intake.conduct.audit import trail
+from intake.conduct.erasure import erase, plan_erasure
+from intake.runtime.cycle import running
+from intake.store.models import (
+    Attachment,
+    AuditEvent,
+    InboundMessage,
+    OutboundMessage,
+    Party,
+    Ticket,
+    TicketEvent,
+)
+from tests.casework import bytes_found, decide, report
+from tests.mailroom import Mailroom
+from tests.servers import Dovecot, Postgres, SmtpSink
+from tests.support import base_settings, intake, make_mail, settings_from, write_settings
+
+SAM = "sam@example.net"
+MENTION = "Sam Reporter (sam@example.net) saw it too. Max called Pat a liar."
+
+
+async def _two_cases_sam_is_in(mailroom: Mailroom) -> tuple[Ticket, Ticket]:
+    """Sam's own report (with evidence), and Pat's report that names Sam; both closed."""
+    own, notice = await report(mailroom)
+    own = await decide(mailroom, own, notice)
+    named, notice = await report(
+        mailroom, sender="Pat Doe <pat@example.net>", subject="Max lied", body=MENTION
+    )
+    named = await decide(mailroom, named, notice)
+    await mailroom.send(make_mail(sender=SAM, headers={"Auto-Submitted": "auto-replied"}))
+    return own, named
+
+
+async def test_an_erased_person_leaves_no_trace_in_the_database_or_the_data_directory(
+    mailroom: Mailroom, tmp_path: Path
+) -> None:
+    own, named = await _two_cases_sam_is_in(mailroom)
+    config = tmp_path / "settings.toml"
+    database = [tmp_path / name for name in ("intake.sqlite3", "intake.sqlite3-wal")]
+    places = [*[path for path in database if path.exists()], mailroom.settings.data_dir]
+    assert bytes_found(SAM, *places)  # the test can see it before
+
+    dry = intake("erase", "--person", SAM.upper(), "--dry-run", config=config).stdout
+    assert f"erase from {own.ref}" in dry and f"erase from {named.ref}" in dry
+    assert "clear 1 stored message(s) and 0 email(s) about no case" in dry
+    assert (await Ticket.get(id=own.id)).reporter_email == SAM  # a dry run changes nothing
+
+    done = intake("erase", "--person", SAM, "--yes", config=config).stdout
+    assert f"{own.ref}: " in done and f"{named.ref}: " in done
+
+    places = [*[path for path in database if path.exists()], mailroom.settings.data_dir]
+    assert bytes_found(SAM, *places) == []
+    assert bytes_found("Sam Reporter", *places) == []
+    assert await Attachment.filter(ticket=own).count() == 0  # Sam's evidence went with Sam
+    assert await Party.filter(email=SAM).count() == 0
+
+    pats = await TicketEvent.filter(ticket=named, kind="inbound").first()
+    assert pats is not None
+    assert pats.body.startswith("[erased] ([erased]) saw it too. Max called Pat a liar.")
+    assert (await Ticket.get(id=named.id)).reporter_email == "pat@example.net"
+    [sams] = await TicketEvent.filter(ticket=own, kind="inbound")
+    assert (sams.body, sams.author) == ("[erased on request]", "[erased]")
+
+    lines = await trail(await Ticket.get(id=own.id))
+    erasure = next(line for line in lines if line.action == "erase")
+    assert "addresses and words removed" in erasure.what and SAM not in erasure.what
+    summary = await AuditEvent.get(ticket_id=None, action="erase")
+    assert "2 case(s) erased, 0 kept whole, 1 message(s)" in summary.what
+
+
+async def test_cases_that_must_be_kept_are_named_with_the_reason_and_left_whole(
+    mailroom: Mailroom,
+) -> None:
+    still_open, _ = await report(mailroom, evidence=None)
+    banned, notice = await report(mailroom, subject="Max threatened me", evidence=None)
+    banned = await decide(mailroom, banned, notice, "permanent-ban", close=False)
+    settings = mailroom.settings
+    now = datetime.now(UTC)
+
+    plan = await plan_erasure(settings, [SAM], now)
+
+    assert plan.erase == []
+    assert [(ticket.ref, reason) for ticket, reason in plan.kept] == [
+        (still_open.ref, "the case is new: decide or close it first"),
+        (
+            banned.ref,
+            "permanent-ban is kept forever ([[retention.rules]] resolution = 'permanent-ban')",
+        ),
+    ]
+    lines = await erase(settings, plan, "tester", now)
+    assert lines == [f"{ticket.ref}: kept whole, {reason}" for ticket, reason in plan.kept]
+    for ticket in (still_open, banned):
+        kept = await Ticket.get(id=ticket.id)
+        assert kept.reporter_email == SAM and await Party.filter(ticket=kept, email=SAM).exists()
+        [refused] = await AuditEvent.filter(ticket=kept, action="erase")
+        assert refused.what.startswith("not erased: ") and refused.actor == "tester"
+
+
+def test_a_team_member_cannot_be_erased_by_address(tmp_path: Path) -> None:
+    (tmp_path / "mail" / "new").mkdir(parents=True)
+    config = write_settings(tmp_path, base_settings(tmp_path))
+    result = intake("erase", "--person", "alice@example.org", "--yes", config=config, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "intake: erase: alice@example.org is a team member; remove them from [[team]] first"
+    )
+
+
+async def test_erasure_runs_the_same_on_postgresql(
+    imap_config: dict[str, Any],
+    postgres: Postgres,
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    folder: str,
+    tmp_path: Path,
+) -> None:
+    data = copy.deepcopy(imap_config)
+    data["database"]["url"] = postgres.create_database("intake_erasure")
+    settings = settings_from(tmp_path, data)
+    async with running(settings):
+        _, named = await _two_cases_sam_is_in(Mailroom(settings, dovecot, sink, folder))
+        now = datetime.now(UTC)
+        await erase(settings, await plan_erasure(settings, [SAM], now), "tester", now)
+
+        pats = await TicketEvent.filter(ticket=named, kind="inbound").first()
+        assert pats is not None and pats.body.startswith("[erased] ([erased]) saw it too.")
+
+        again = await plan_erasure(settings, [SAM], now)
+        assert (again.erase, again.kept, again.no_case) == ([], [], (0, 0))
+        for model, column in (
+            (Ticket, "reporter_email"),
+            (Ticket, "subject"),
+            (TicketEvent, "body"),
+            (TicketEvent, "author"),
+            (AuditEvent, "what"),
+            (InboundMessage, "reason"),
+        ):
+            assert not await model.filter(**{f"{column}__icontains": SAM}).exists(), column
+        for raw in await InboundMessage.all().values_list("raw_bytes", flat=True):
+            assert SAM.encode() not in bytes(raw).lower()  # type: ignore[arg-type]
+        for raw, recipients in await OutboundMessage.all().values_list("raw_bytes", "recipients"):
+            assert SAM.encode() not in bytes(raw).lower() and SAM not in recipients

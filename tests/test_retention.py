@@ -30,7 +30,8 @@ from intake.store.models import (
     TicketStatus,
 )
 from tests.casework import EVIDENCE, decide, report
-from tests.mailroom import Mailroom
+from tests.daemon import running_daemon
+from tests.mailroom import Mailroom, reply, to_only
 from tests.servers import Dovecot, Postgres, SmtpSink
 from tests.support import base_settings, intake, make_mail, settings_from, write_settings
 
@@ -257,7 +258,9 @@ async def test_the_scheduled_purge_runs_once_per_interval_across_daemons(db: Set
     assert await scheduled_purge(off, now, "daemon three") is None
 
 
-def test_intake_purge_lists_then_purges_and_cron_poll_purges_when_due(tmp_path: Path) -> None:
+def _closed_long_ago(tmp_path: Path) -> tuple[Path, str]:
+    """Two reports made cases by `intake poll`; the first then closed six years ago (its
+    reference is returned)."""
     (tmp_path / "mail" / "new").mkdir(parents=True)
     config = write_settings(tmp_path, base_settings(tmp_path))
     (tmp_path / "mail" / "new" / "1.eml").write_bytes(make_mail(subject="Slurs in the chat"))
@@ -271,6 +274,16 @@ def test_intake_purge_lists_then_purges_and_cron_poll_purges_when_due(tmp_path: 
             (long_ago, long_ago),
         )
         [(ref,)] = database.execute("SELECT ref FROM ticket WHERE subject = 'Slurs in the chat'")
+    return config, ref
+
+
+def _subjects(tmp_path: Path) -> list[str]:
+    with sqlite3.connect(tmp_path / "intake.sqlite3") as database:
+        return [subject for (subject,) in database.execute("SELECT subject FROM ticket")]
+
+
+def test_intake_purge_lists_then_purges_and_cron_poll_purges_when_due(tmp_path: Path) -> None:
+    config, ref = _closed_long_ago(tmp_path)
 
     dry = intake("purge", "--dry-run", config=config)
     assert ref in dry.stdout and "would be purged" in dry.stdout
@@ -281,3 +294,33 @@ def test_intake_purge_lists_then_purges_and_cron_poll_purges_when_due(tmp_path: 
     shown = intake("ticket", ref, config=config).stdout
     assert "Slurs in the chat" not in shown and "Content purged" in shown
     assert "0 case(s) purged" in intake("purge", config=config).stdout
+    assert _subjects(tmp_path) == ["", "Doxxing threat"]
+
+
+def test_the_daemon_purges_what_is_due(tmp_path: Path) -> None:
+    config, ref = _closed_long_ago(tmp_path)
+
+    with running_daemon(config) as daemon:
+        daemon.wait_for_log(f"purged {ref} by [retention] default")
+
+    assert _subjects(tmp_path) == ["", "Doxxing threat"]
+
+
+async def test_mail_to_a_purged_case_is_a_new_report_not_a_forgery(mailroom: Mailroom) -> None:
+    sent = await mailroom.send(make_mail(subject="Max insulted me", body="He called me names."))
+    acknowledgement = to_only(sent, "sam@example.net")
+    ticket = await Ticket.get().prefetch_related("assignee")
+    notice = to_only(sent, ticket.assignee.email)  # type: ignore[union-attr]
+    ticket = await decide(mailroom, ticket, notice)
+    assert ticket.closed_at is not None
+    await run_purge(mailroom.settings, ticket.closed_at + TWO_YEARS + DAY, "tester", False)
+
+    answered = await mailroom.send(
+        reply(acknowledgement, "Sam Reporter <sam@example.net>", "He has started again.")
+    )
+
+    outcome = await mailroom.last_outcome()
+    assert outcome.outcome == "ticket_created"
+    assert outcome.ticket is not None and outcome.ticket.id != ticket.id
+    assert any("assigned to you" in str(message["Subject"]) for message in answered)
+    assert await TicketEvent.filter(ticket=ticket).count() == 1  # the purged case stays empty

@@ -78,22 +78,21 @@ async def _by_token(settings: Settings, message: ParsedMessage) -> CaseLink | No
         if token is None:
             continue
         link = await _check_token(token, message.from_email, candidate)
-        if link.forged is None:
+        if link is not None and link.forged is None:
             return link
         refused = refused or link
     return refused
 
 
-async def _check_token(token: ReplyToken, sender: str, text: str) -> CaseLink:
+async def _check_token(token: ReplyToken, sender: str, text: str) -> CaseLink | None:
     """A token with a good signature still has to name a party of that case, and the message
-    has to come from that party."""
+    has to come from that party. A party that is gone was removed by a purge or an erasure (only
+    we sign tokens): the message is new mail, never refused as forged."""
     party = await Party.get_or_none(id=token.party_id, ticket_id=token.ticket_id).prefetch_related(
         "ticket"
     )
     if party is None:
-        return CaseLink(
-            ticket=None, via=Via.TOKEN, forged=f"reply token {redact(text)} names no party"
-        )
+        return None
     ticket = party.ticket
     if token.door and party.role != PartyRole.TEAM:
         return CaseLink(
@@ -147,6 +146,8 @@ async def link_case(settings: Settings, message: ParsedMessage) -> CaseLink | No
     ticket, notice = await _by_message_id(message)
     if ticket is None:
         via, ticket = Via.SUBJECT, await _by_subject(settings, message)
+    if ticket is not None and ticket.purged_at is not None:
+        return None  # its content is gone: whatever this says is new to us
     if ticket is None:
         return CaseLink(ticket=None, via=Via.MESSAGE_ID, notice=True) if notice else None
     return CaseLink(

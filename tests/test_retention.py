@@ -33,7 +33,7 @@ from tests.casework import EVIDENCE, decide, report
 from tests.daemon import running_daemon
 from tests.mailroom import Mailroom, reply, to_only
 from tests.servers import Dovecot, Postgres, SmtpSink
-from tests.support import base_settings, intake, make_mail, settings_from, write_settings
+from tests.support import REPO, base_settings, intake, make_mail, settings_from, write_settings
 
 TWO_YEARS = timedelta(days=730)
 DAY = timedelta(days=1)
@@ -324,3 +324,11 @@ async def test_mail_to_a_purged_case_is_a_new_report_not_a_forgery(mailroom: Mai
     assert outcome.ticket is not None and outcome.ticket.id != ticket.id
     assert any("assigned to you" in str(message["Subject"]) for message in answered)
     assert await TicketEvent.filter(ticket=ticket).count() == 1  # the purged case stays empty
+
+
+def test_by_default_the_most_severe_rung_of_any_ladder_is_kept_forever() -> None:
+    mautic = load_settings(REPO / "examples" / "mautic" / "settings.toml")
+    most_severe = mautic.resolutions[-1].name
+    assert most_severe == "permanent-expulsion"
+    assert holding(mautic, _case(resolution=most_severe)).keep is None
+    assert holding(mautic, _case(resolution=mautic.resolutions[0].name)).keep == TWO_YEARS

@@ -32,11 +32,10 @@ def _matches(rule: RetentionRule, ticket: Ticket) -> bool:
 
 
 def holding(settings: Settings, ticket: Ticket) -> Holding:
-    retention = settings.retention
-    for rule in retention.rules:
+    for rule in settings.retention_rules:
         if _matches(rule, ticket):
             return Holding(rule.describe(), rule.keep)
-    return Holding(DEFAULT_RULE, retention.default)
+    return Holding(DEFAULT_RULE, settings.retention.default)
 
 
 def clock_start(settings: Settings, ticket: Ticket) -> datetime | None:

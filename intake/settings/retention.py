@@ -61,18 +61,23 @@ class RetentionRule(Section):
         return f"[[retention.rules]] {', '.join(keys)}"
 
 
-DEFAULT_RULES = (
-    RetentionRule(resolution="permanent-ban", keep=None),
-    RetentionRule(kind=CaseKind.GENERAL, keep=parse_duration("90d")),
-)
-
-
 class RetentionSettings(Section):
     # The daemon purges what is due every `every`; false leaves it to `intake purge`.
     purge: bool = True
     every: Duration = parse_duration("1d")
     default: KeepFor = Field(default=parse_duration("2y"))
-    rules: tuple[RetentionRule, ...] = DEFAULT_RULES
+    # None: the default rules (default_rules), which follow the ladder the file defines.
+    rules: tuple[RetentionRule, ...] | None = None
     # Mail that made no case (auto-replies, bounces, bulk, refused mail) and emails about no
     # case (digests, alerts): their bytes and addresses go this long after they came or went.
     no_case: KeepFor = Field(default=parse_duration("90d"))
+
+    def effective_rules(self, most_severe: str | None) -> tuple[RetentionRule, ...]:
+        """The rules the file gives, else the defaults: the most severe rung of the ladder (in
+        the default ladder, permanent-ban) is kept forever, general mail 90 days."""
+        if self.rules is not None:
+            return self.rules
+        general = RetentionRule(kind=CaseKind.GENERAL, keep=parse_duration("90d"))
+        if most_severe is None:
+            return (general,)
+        return (RetentionRule(resolution=most_severe, keep=None), general)

@@ -28,7 +28,7 @@ from intake.settings.policy import (
     Place,
     Resolution,
 )
-from intake.settings.retention import RetentionSettings
+from intake.settings.retention import RetentionRule, RetentionSettings
 from intake.settings.types import Duration, Email, Section, parse_duration
 
 MEGABYTE = 1024 * 1024
@@ -414,13 +414,17 @@ class Settings(Section):
         names = [resolution.name for resolution in self.resolutions]
         if len(set(names)) != len(names):
             raise ValueError("resolutions: a name is listed twice")
-        for rule in self.retention.rules:
+        for rule in self.retention.rules or ():
             if rule.resolution is not None and rule.resolution not in names:
                 raise ValueError(
                     f"retention.rules: {rule.resolution!r} is not one of the [[resolutions]]"
-                    " (the default rules name 'permanent-ban': set [retention] rules)"
                 )
         return self
+
+    @property
+    def retention_rules(self) -> tuple[RetentionRule, ...]:
+        ladder = self.resolutions
+        return self.retention.effective_rules(ladder[-1].name if ladder else None)
 
     @property
     def leads(self) -> tuple[TeamMember, ...]:

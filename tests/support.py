@@ -168,3 +168,32 @@ async def stored_inbound(raw: bytes, **fields: Any) -> InboundMessage:
         folder="INBOX",
         **fields,
     )
+
+
+def delivery_report(original_message_id: str, status: str, diagnostic: str) -> bytes:
+    """A delivery status notification (RFC 3464) about our email `original_message_id`."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
+        "To: info@example.org\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn-1@mx.example.net>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: text/plain\r\n\r\n"
+        "Your message could not be delivered.\r\n"
+        "--B\r\n"
+        "Content-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        "Final-Recipient: rfc822; sam@example.net\r\n"
+        "Action: failed\r\n"
+        f"Status: {status}\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n"
+        "--B\r\n"
+        "Content-Type: text/rfc822-headers\r\n\r\n"
+        "From: Example Code of Conduct Team <info@example.org>\r\n"
+        f"Message-ID: {original_message_id}\r\n"
+        "--B--\r\n"
+    ).encode()

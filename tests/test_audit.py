@@ -28,6 +28,8 @@ async def test_each_read_and_each_email_is_in_the_trail(mailroom: Mailroom, tmp_
     intake("tickets", "--json", config=config)
     intake("tickets", config=config)  # references, kinds and ages only: no content, no read
     intake("inbound", "show", str(inbound.id), config=config)
+    intake("inbound", config=config)
+    intake("outbox", "--json", config=config)
 
     trail = json.loads(intake("audit", ticket.ref, "--json", config=config).stdout)
     reads = [
@@ -38,6 +40,8 @@ async def test_each_read_and_each_email_is_in_the_trail(mailroom: Mailroom, tmp_
         (me, "the case and its thread (--json)", ""),
         (me, "its reporter and subject (tickets --json)", ""),
         (me, f"the headers of inbound message {inbound.id}", ""),
+        (me, "the outcomes of its mail (intake inbound)", ""),
+        (me, "the recipients of its emails (intake outbox)", ""),
     ]
     emails = {(line["actor"], line["why"]) for line in trail if line["action"] == "email"}
     assert emails == {

@@ -16,35 +16,7 @@ from intake.store.models import (
     TicketEvent,
 )
 from tests.servers import Dovecot, SmtpSink, free_port
-from tests.support import make_mail
-
-
-def _dsn(original_message_id: str, status: str, diagnostic: str) -> bytes:
-    return (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
-        "To: info@example.org\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <dsn-1@mx.example.net>\r\n"
-        "Auto-Submitted: auto-replied\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
-        "\r\n"
-        "--B\r\n"
-        "Content-Type: text/plain\r\n\r\n"
-        "Your message could not be delivered.\r\n"
-        "--B\r\n"
-        "Content-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
-        "Final-Recipient: rfc822; sam@example.net\r\n"
-        "Action: failed\r\n"
-        f"Status: {status}\r\n"
-        f"Diagnostic-Code: smtp; {diagnostic}\r\n"
-        "--B\r\n"
-        "Content-Type: text/rfc822-headers\r\n\r\n"
-        "From: Example Code of Conduct Team <info@example.org>\r\n"
-        f"Message-ID: {original_message_id}\r\n"
-        "--B--\r\n"
-    ).encode()
+from tests.support import delivery_report, make_mail
 
 
 async def _acknowledged_report(
@@ -63,7 +35,9 @@ async def test_a_bounce_marks_our_acknowledgement_bounced_and_tells_the_case(
     assert ack.state == OutboundState.SENT
     sent_before = len(sink.messages)
 
-    dovecot.append(_dsn(ack.message_id, "5.1.1", "550 5.1.1 No such user"), folder=folder)
+    dovecot.append(
+        delivery_report(ack.message_id, "5.1.1", "550 5.1.1 No such user"), folder=folder
+    )
     stats = await poll_once(imap_db)
 
     assert stats.process.outcomes == {"ignored_bounce": 1}
@@ -82,7 +56,7 @@ async def test_a_delay_notice_leaves_the_email_sent_and_notes_the_delay(
     imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
     ack = await _acknowledged_report(imap_db, dovecot, folder)
-    dovecot.append(_dsn(ack.message_id, "4.4.1", "451 4.4.1 Try later"), folder=folder)
+    dovecot.append(delivery_report(ack.message_id, "4.4.1", "451 4.4.1 Try later"), folder=folder)
     await poll_once(imap_db)
     await ack.refresh_from_db()
     assert ack.state == OutboundState.SENT
@@ -92,7 +66,7 @@ async def test_a_delay_notice_leaves_the_email_sent_and_notes_the_delay(
 async def test_a_bounce_of_mail_that_is_not_ours_is_only_recorded(
     imap_db: Settings, dovecot: Dovecot, folder: str
 ) -> None:
-    dovecot.append(_dsn("<someone-else@example.com>", "5.1.1", "550 no"), folder=folder)
+    dovecot.append(delivery_report("<someone-else@example.com>", "5.1.1", "550 no"), folder=folder)
     stats = await poll_once(imap_db)
     assert stats.process.outcomes == {"ignored_bounce": 1}
     assert await TicketEvent.all().count() == 0

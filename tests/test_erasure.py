@@ -4,26 +4,37 @@ them, and the database's files; cases that must be kept are named with the reaso
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from intake.conduct.audit import trail
+from intake.conduct.audit import record, trail
 from intake.conduct.erasure import erase, plan_erasure
+from intake.conduct.purge import run_purge
 from intake.runtime.cycle import running
 from intake.store.models import (
     Attachment,
+    AuditAction,
     AuditEvent,
     InboundMessage,
+    InboundState,
     OutboundMessage,
     Party,
     Ticket,
     TicketEvent,
+    TicketStatus,
 )
 from tests.casework import bytes_found, decide, report
 from tests.mailroom import Mailroom
 from tests.servers import Dovecot, Postgres, SmtpSink
-from tests.support import base_settings, intake, make_mail, settings_from, write_settings
+from tests.support import (
+    base_settings,
+    intake,
+    make_mail,
+    settings_from,
+    stored_inbound,
+    write_settings,
+)
 
 SAM = "sam@example.net"
 MENTION = "Sam Reporter (sam@example.net) saw it too. Max called Pat a liar."
@@ -150,3 +161,73 @@ async def test_erasure_runs_the_same_on_postgresql(
             assert SAM.encode() not in bytes(raw).lower()  # type: ignore[arg-type]
         for raw, recipients in await OutboundMessage.all().values_list("raw_bytes", "recipients"):
             assert SAM.encode() not in bytes(raw).lower() and SAM not in recipients
+
+
+async def test_only_the_whole_address_chooses_what_is_erased_and_names_only_scrub_within(
+    mailroom: Mailroom,
+) -> None:
+    anns, notice = await report(mailroom, sender="Ann Lee <ann@example.net>", evidence=None)
+    anns = await decide(mailroom, anns, notice)
+    strangers_text = "At the annual planning joann@example.net and Ann Lee were rude to me."
+    strangers, notice = await report(
+        mailroom, sender="pat@example.net", subject="Planning", body=strangers_text, evidence=None
+    )
+    strangers = await decide(mailroom, strangers, notice)
+    raw_before = [
+        bytes(r)
+        for r in await InboundMessage.filter(ticket=strangers).values_list("raw_bytes", flat=True)
+    ]  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+
+    plan = await plan_erasure(mailroom.settings, ["ann@example.net"], now)
+    assert [ticket.ref for ticket in plan.erase] == [anns.ref]
+    await erase(mailroom.settings, plan, "tester", now)
+
+    raw_after = [
+        bytes(r)
+        for r in await InboundMessage.filter(ticket=strangers).values_list("raw_bytes", flat=True)
+    ]  # type: ignore[arg-type]
+    assert raw_after == raw_before  # a stranger's evidence is untouched
+    event = await TicketEvent.filter(ticket=strangers, kind="inbound").first()
+    assert event is not None and event.body.startswith(strangers_text)
+    [own] = await TicketEvent.filter(ticket=anns, kind="inbound")
+    assert own.body == "[erased on request]"
+
+
+async def test_mail_not_yet_processed_is_left_alone_and_a_case_reopened_since_is_kept(
+    mailroom: Mailroom,
+) -> None:
+    ticket, notice = await report(mailroom, evidence=None)
+    ticket = await decide(mailroom, ticket, notice)
+    parked_raw = make_mail(sender="pat@example.net", body=f"{SAM} hit me at the meetup.")
+    parked = await stored_inbound(parked_raw, state=InboundState.FAILED)
+    now = datetime.now(UTC)
+    plan = await plan_erasure(mailroom.settings, [SAM], now)
+    assert [t.ref for t in plan.erase] == [ticket.ref] and plan.found.unprocessed == {parked.id}
+
+    await Ticket.filter(id=ticket.id).update(status=TicketStatus.INVESTIGATING)  # reopened
+    lines = await erase(mailroom.settings, plan, "tester", now)
+
+    assert lines == [
+        f"{ticket.ref}: kept whole, the case is investigating: decide or close it first"
+    ]
+    kept = await Ticket.get(id=ticket.id)
+    assert kept.reporter_email == SAM and kept.status == TicketStatus.INVESTIGATING
+    assert bytes((await InboundMessage.get(id=parked.id)).raw_bytes) == parked_raw
+
+
+async def test_erasure_reaches_what_a_purge_left_in_the_audit_trail(mailroom: Mailroom) -> None:
+    ticket, notice = await report(mailroom, evidence=None)
+    ticket = await decide(mailroom, ticket, notice)
+    assert ticket.closed_at is not None
+    await record(ticket, "alice", AuditAction.READ, "the case", f"{SAM} asked for a copy")
+    await run_purge(mailroom.settings, ticket.closed_at + timedelta(days=800), "tester", False)
+    assert await AuditEvent.filter(why__icontains=SAM).exists()
+    now = datetime.now(UTC)
+
+    plan = await plan_erasure(mailroom.settings, [SAM], now)
+    assert [t.ref for t in plan.erase] == [ticket.ref]
+    await erase(mailroom.settings, plan, "tester", now)
+
+    assert not await AuditEvent.filter(why__icontains=SAM).exists()
+    assert await AuditEvent.filter(why="[erased] asked for a copy").exists()

@@ -4,6 +4,7 @@ figures need stays; the clock is the test's."""
 from __future__ import annotations
 
 import copy
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,14 +13,19 @@ from typing import Any
 import pytest
 
 from intake.conduct.audit import trail
-from intake.conduct.purge import run_purge, scheduled_purge
+from intake.conduct.purge import (
+    remove_unused_files,
+    run_purge,
+    scheduled_purge,
+    sweep_unused_files,
+)
 from intake.conduct.retention import due_at, holding
 from intake.conduct.stats import case_stats
 from intake.errors import SettingsError
 from intake.runtime.cycle import running
 from intake.settings.loading import load_settings
 from intake.settings.schema import Settings, Stats
-from intake.store.blobs import blob_path
+from intake.store.blobs import blob_path, store_blob
 from intake.store.models import (
     Attachment,
     InboundMessage,
@@ -29,11 +35,19 @@ from intake.store.models import (
     TicketEvent,
     TicketStatus,
 )
-from tests.casework import EVIDENCE, decide, report
+from tests.casework import EVIDENCE, bytes_found, decide, report
 from tests.daemon import running_daemon
 from tests.mailroom import Mailroom, reply, to_only
 from tests.servers import Dovecot, Postgres, SmtpSink
-from tests.support import REPO, base_settings, intake, make_mail, settings_from, write_settings
+from tests.support import (
+    REPO,
+    base_settings,
+    delivery_report,
+    intake,
+    make_mail,
+    settings_from,
+    write_settings,
+)
 
 TWO_YEARS = timedelta(days=730)
 DAY = timedelta(days=1)
@@ -274,6 +288,11 @@ def _closed_long_ago(tmp_path: Path) -> tuple[Path, str]:
             (long_ago, long_ago),
         )
         [(ref,)] = database.execute("SELECT ref FROM ticket WHERE subject = 'Slurs in the chat'")
+        database.execute(  # and its mail came then too: new mail restarts the clock
+            "UPDATE ticket_event SET created_at = ?"
+            " WHERE ticket_id = (SELECT id FROM ticket WHERE ref = ?)",
+            (long_ago, ref),
+        )
     return config, ref
 
 
@@ -282,23 +301,44 @@ def _subjects(tmp_path: Path) -> list[str]:
         return [subject for (subject,) in database.execute("SELECT subject FROM ticket")]
 
 
-def test_intake_purge_lists_then_purges_and_cron_poll_purges_when_due(tmp_path: Path) -> None:
-    config, ref = _closed_long_ago(tmp_path)
+def _last_purge_yesterday(tmp_path: Path) -> None:
+    yesterday = (datetime.now(UTC) - DAY).strftime("%Y-%m-%d %H:%M:%S+00:00")
+    with sqlite3.connect(tmp_path / "intake.sqlite3") as database:
+        database.execute(
+            "UPDATE job_run SET succeeded_at = ? WHERE name = 'retention purge'", (yesterday,)
+        )
 
+
+def test_cron_poll_purges_once_a_day_and_intake_purge_lists_then_purges(tmp_path: Path) -> None:
+    config, ref = _closed_long_ago(tmp_path)  # its `intake poll` ran today's purge: none due
+
+    poll = intake("poll", "--once", config=config)
+    assert "purged" not in poll.stderr  # due, but the day's purge has run (in another process)
     dry = intake("purge", "--dry-run", config=config)
     assert ref in dry.stdout and "would be purged" in dry.stdout
     assert "Slurs in the chat" in intake("ticket", ref, config=config).stdout
 
-    poll = intake("poll", "--once", config=config)  # cron: the scheduled purge is due
+    _last_purge_yesterday(tmp_path)
+    poll = intake("poll", "--once", config=config)  # a day later: the scheduled purge is due
     assert f"purged {ref} by [retention] default" in poll.stderr
     shown = intake("ticket", ref, config=config).stdout
     assert "Slurs in the chat" not in shown and "Content purged" in shown
+    assert _subjects(tmp_path) == ["", "Doxxing threat"]
     assert "0 case(s) purged" in intake("purge", config=config).stdout
+
+
+def test_intake_purge_by_hand_purges_what_is_due_at_once(tmp_path: Path) -> None:
+    config, ref = _closed_long_ago(tmp_path)
+
+    done = intake("purge", config=config).stdout
+
+    assert ref in done and "1 case(s) purged" in done
     assert _subjects(tmp_path) == ["", "Doxxing threat"]
 
 
 def test_the_daemon_purges_what_is_due(tmp_path: Path) -> None:
     config, ref = _closed_long_ago(tmp_path)
+    _last_purge_yesterday(tmp_path)
 
     with running_daemon(config) as daemon:
         daemon.wait_for_log(f"purged {ref} by [retention] default")
@@ -332,3 +372,74 @@ def test_by_default_the_most_severe_rung_of_any_ladder_is_kept_forever() -> None
     assert most_severe == "permanent-expulsion"
     assert holding(mautic, _case(resolution=most_severe)).keep is None
     assert holding(mautic, _case(resolution=mautic.resolutions[0].name)).keep == TWO_YEARS
+
+
+async def test_a_purge_leaves_no_byte_of_the_reporter_and_later_mail_stays_out_of_it(
+    mailroom: Mailroom, tmp_path: Path
+) -> None:
+    ticket, notice = await report(mailroom)
+    ticket = await decide(mailroom, ticket, notice)
+    assert ticket.closed_at is not None
+    acknowledgement = await OutboundMessage.get(ticket=ticket, kind="acknowledgement")
+    await run_purge(mailroom.settings, ticket.closed_at + TWO_YEARS + DAY, "tester", False)
+
+    files = [tmp_path / "intake.sqlite3", mailroom.settings.data_dir]
+    assert bytes_found("sam@example.net", *files) == []
+    assert bytes_found("called me an idiot", *files) == []
+    assert bytes_found("Max insulted me", *files) == []
+
+    bounce = delivery_report(acknowledgement.message_id, "5.1.1", "550 <sam@example.net> unknown")
+    await mailroom.send(bounce)
+    outcome = await mailroom.last_outcome()
+    assert outcome.outcome == "ignored_bounce" and outcome.ticket is None  # mail about no case
+    assert await TicketEvent.filter(ticket=ticket).count() == 1
+    assert (await OutboundMessage.get(id=acknowledgement.id)).last_error is None
+
+
+async def test_new_mail_and_a_new_decision_restart_the_clock(mailroom: Mailroom) -> None:
+    ticket, notice = await report(mailroom)
+    assert ticket.assignee is not None
+    member = ticket.assignee.email
+    closed = await decide(mailroom, ticket, notice)
+    assert closed.closed_at is not None
+    later = closed.closed_at + 100 * DAY
+    assert due_at(mailroom.settings, closed, last_mail=later) == later + TWO_YEARS
+
+    await mailroom.send(reply(notice, member, "#resolve correction on second thoughts"))
+
+    decided_again = await Ticket.get(id=ticket.id)
+    assert decided_again.status == TicketStatus.RESOLVED and decided_again.closed_at is None
+    assert decided_again.resolved_at is not None
+    expected = decided_again.resolved_at + TWO_YEARS
+    assert due_at(mailroom.settings, decided_again) == expected
+
+
+async def test_files_left_by_a_run_that_died_are_swept_and_files_stored_again_are_kept(
+    db: Settings,
+) -> None:
+    now = datetime.now(UTC)
+    old, fresh = store_blob(db.data_dir, b"old orphan"), store_blob(db.data_dir, b"new orphan")
+    past = (now - 2 * DAY).timestamp()
+    os.utime(blob_path(db.data_dir, old), (past, past))
+
+    assert await sweep_unused_files(db, now - DAY) == 1
+    assert not blob_path(db.data_dir, old).exists() and blob_path(db.data_dir, fresh).exists()
+
+    stored_again = store_blob(db.data_dir, b"new orphan")  # a new message brings the same file
+    removed_row_made = now - timedelta(minutes=5)
+    assert await remove_unused_files(db, {stored_again: removed_row_made}) == 0
+    assert blob_path(db.data_dir, stored_again).exists()
+
+
+def test_intake_check_warns_when_cases_are_due_and_nobody_purges(tmp_path: Path) -> None:
+    config, _ = _closed_long_ago(tmp_path)
+    data = base_settings(tmp_path)
+    data["retention"] = {"purge": False}
+    config = write_settings(tmp_path, data)
+
+    checked = intake("check", config=config).stdout
+
+    assert (
+        "warning  retention  1 case(s) due for purging, 0 held;"
+        " [retention] purge = false: `intake purge`"
+    ) in checked

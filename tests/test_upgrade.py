@@ -86,3 +86,28 @@ async def test_a_database_of_the_earlier_layout_opens_and_works(
     # Only the migrations added since then: the restructure itself needed none.
     since = sorted(path.stem for path in MIGRATIONS.glob("0*.py") if path.stem > before[-1][1])
     assert since and applied_migrations(database) == [*before, *(("intake", m) for m in since)]
+
+
+async def test_cases_closed_before_closing_times_were_kept_get_theirs_from_the_thread(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "intake.sqlite3"
+    shutil.copyfile(FIXTURE, database)
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE ticket SET status = 'closed'")
+        connection.execute(
+            "INSERT INTO ticket_event (ticket_id, kind, author, body, internal, created_at)"
+            " VALUES (1, 'state', 'bob@example.org', 'status investigating -> closed', 1,"
+            " '2026-03-02 10:00:00+00:00')"
+        )
+        [(updated,)] = connection.execute("SELECT updated_at FROM ticket WHERE id = 2")
+    settings = settings_from(tmp_path, base_settings(tmp_path))
+
+    async with running(settings):
+        by_thread, without = await Ticket.all().order_by("id")
+
+    assert by_thread.closed_at is not None and by_thread.closed_at.isoformat() == (
+        "2026-03-02T10:00:00+00:00"
+    )
+    assert without.closed_at is not None
+    assert without.closed_at.isoformat(sep=" ") == updated

@@ -16,10 +16,10 @@ from intake.cli.common import (
     settings_of,
     with_database,
 )
+from intake.cli.lifetime import COMMANDS as RECORD_LIFETIME
 from intake.cli.logs import LogFormat, configure_logging
 from intake.cli.oauth import oauth
 from intake.cli.records import COMMANDS
-from intake.cli.retention import COMMANDS as RECORD_LIFETIME
 from intake.conduct.deadlines import run_deadlines
 from intake.conduct.digest import run_digests, sent_lines
 from intake.conduct.purge import PURGE_ACTOR, purged_lines, scheduled_purge

@@ -41,8 +41,7 @@ def tickets(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     async def listed(_: Settings) -> list[dict[str, Any]]:
         rows = await views.tickets(limit)
         if as_json:  # the JSON holds each case's reporter and subject: a read of each
-            cases = await Ticket.filter(ref__in=[row["ref"] for row in rows])
-            await record_reads(cases, operator(), "its reporter and subject (tickets --json)", "")
+            await _listed_cases(rows, "ref", "its reporter and subject (tickets --json)")
         return rows
 
     rows = with_database(ctx, listed)
@@ -54,6 +53,14 @@ def tickets(ctx: click.Context, show_all: bool, as_json: bool) -> None:
         ["ref", "status", "kind", "assignee", "age"],
         [[r["ref"], r["status"], r["kind"], r["assignee"] or "-", r["age"]] for r in rows],
     )
+
+
+async def _listed_cases(rows: list[dict[str, Any]], key: str, what: str) -> None:
+    """A listing that shows something of each case's people (addresses, subjects, reasons) is
+    a read of each case it lists, for the audit trail."""
+    refs = {row[key] for row in rows if row[key]}
+    if refs:
+        await record_reads(await Ticket.filter(ref__in=refs), operator(), what, "")
 
 
 @click.command()
@@ -125,7 +132,13 @@ def inbound(ctx: click.Context, show_all: bool, as_json: bool, failed: bool) -> 
     if ctx.invoked_subcommand is not None:
         return
     limit = None if show_all else views.RECENT
-    rows = with_database(ctx, lambda _: views.inbound(limit, failed_only=failed))
+
+    async def listed(_: Settings) -> list[dict[str, Any]]:
+        rows = await views.inbound(limit, failed_only=failed)
+        await _listed_cases(rows, "ticket", "the outcomes of its mail (intake inbound)")
+        return rows
+
+    rows = with_database(ctx, listed)
     if as_json:
         print_json(rows)
         return
@@ -186,7 +199,13 @@ def outbox(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     cancel)."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = with_database(ctx, lambda _: views.outbox(None if show_all else views.RECENT))
+
+    async def listed(_: Settings) -> list[dict[str, Any]]:
+        rows = await views.outbox(None if show_all else views.RECENT)
+        await _listed_cases(rows, "ticket", "the recipients of its emails (intake outbox)")
+        return rows
+
+    rows = with_database(ctx, listed)
     if as_json:
         print_json(rows)
         return

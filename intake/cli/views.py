@@ -8,12 +8,14 @@ from typing import Any, cast
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from intake.conduct.case_record import iso
 from intake.conduct.notes import note
 from intake.errors import IntakeError
 from intake.mail.headers import raw_headers
 from intake.settings.schema import Settings
 from intake.store.lag import lags_by_inbound
 from intake.store.models import (
+    NOT_SENT,
     InboundMessage,
     InboundState,
     OutboundMessage,
@@ -32,10 +34,6 @@ def _age(since: datetime) -> str:
     return f"{max(seconds, 0)}s"
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value else None
-
-
 async def tickets(limit: int | None) -> list[dict[str, Any]]:
     query = Ticket.all().order_by("-id").prefetch_related("assignee")
     rows = await (query.limit(limit) if limit else query)
@@ -47,7 +45,7 @@ async def tickets(limit: int | None) -> list[dict[str, Any]]:
             "reporter": row.reporter_email,
             "assignee": row.assignee.email if row.assignee else None,
             "subject": row.subject,
-            "created_at": _iso(row.created_at),
+            "created_at": iso(row.created_at),
             "age": _age(row.created_at),
         }
         for row in rows
@@ -85,8 +83,8 @@ async def inbound(limit: int | None, failed_only: bool = False) -> list[dict[str
             "outcome": row.outcome,
             "reason": row.reason,
             "ticket": refs.get(row.ticket_id) if row.ticket_id else None,
-            "received_at": _iso(row.received_at),
-            "arrived_at": _iso(row.arrived_at),
+            "received_at": iso(row.received_at),
+            "arrived_at": iso(row.arrived_at),
             "acknowledged_after_seconds": _seconds(lags.get(row.id)),
             "size": row.size,
             "attempts": row.attempts,
@@ -116,8 +114,8 @@ async def inbound_detail(inbound_id: int) -> dict[str, Any]:
         "mailbox": row.mailbox,
         "folder": row.folder,
         "uid": row.uid,
-        "arrived_at": _iso(row.arrived_at),
-        "received_at": _iso(row.received_at),
+        "arrived_at": iso(row.arrived_at),
+        "received_at": iso(row.received_at),
         "acknowledged_after_seconds": _seconds((await lags_by_inbound([row.id])).get(row.id)),
         "size": row.size,
         "sha256": row.sha256,
@@ -151,8 +149,8 @@ async def outbox(limit: int | None) -> list[dict[str, Any]]:
             "state": str(row.state),
             "attempts": row.attempts,
             "last_error": row.last_error,
-            "created_at": _iso(row.created_at),
-            "sent_at": _iso(row.sent_at),
+            "created_at": iso(row.created_at),
+            "sent_at": iso(row.sent_at),
         }
         for row in rows
     ]
@@ -172,11 +170,11 @@ async def outbox_detail(outbound_id: int) -> dict[str, Any]:
         "message_id": row.message_id,
         "state": str(row.state),
         "attempts": row.attempts,
-        "next_attempt_at": _iso(row.next_attempt_at),
+        "next_attempt_at": iso(row.next_attempt_at),
         "last_error": row.last_error,
         "claimed_by": row.claimed_by,
-        "created_at": _iso(row.created_at),
-        "sent_at": _iso(row.sent_at),
+        "created_at": iso(row.created_at),
+        "sent_at": iso(row.sent_at),
         "size": len(row.raw_bytes),
         "headers": [list(header) for header in raw_headers(row.raw_bytes)],
     }
@@ -189,9 +187,6 @@ async def _outbound(outbound_id: int) -> OutboundMessage:
     return row
 
 
-WAITING = (OutboundState.QUEUED, OutboundState.FAILED)  # not sent: may be retried or cancelled
-
-
 async def retry_outbound(ids: list[int] | None) -> list[int]:
     """Queue failed (or deferred) emails again, due now, with their attempts counted afresh;
     all failed ones when `ids` is None. Returns the ids queued."""
@@ -200,7 +195,7 @@ async def retry_outbound(ids: list[int] | None) -> list[int]:
     else:
         rows = [await _outbound(outbound_id) for outbound_id in ids]
         for row in rows:
-            if row.state not in WAITING:
+            if row.state not in NOT_SENT:
                 raise IntakeError(
                     f"outbound {row.id} is {row.state}: only mail not sent is retried"
                 )
@@ -211,7 +206,7 @@ async def retry_outbound(ids: list[int] | None) -> list[int]:
     idle = Q(claimed_until__isnull=True) | Q(claimed_until__lte=datetime.now(UTC))
     async with in_transaction():
         waiting = OutboundMessage.select_for_update().filter(
-            Q(id__in=candidates, state__in=WAITING) & idle
+            Q(id__in=candidates, state__in=NOT_SENT) & idle
         )
         queued = cast(list[int], await waiting.values_list("id", flat=True))
         await OutboundMessage.filter(id__in=queued).update(
@@ -226,7 +221,7 @@ async def cancel_outbound(settings: Settings, outbound_id: int, reason: str, who
         row = await OutboundMessage.select_for_update().get_or_none(id=outbound_id)
         if row is None:  # locked: a delivery run that claims it now skips it
             raise IntakeError(f"no outbound message {outbound_id}")
-        if row.state not in WAITING:
+        if row.state not in NOT_SENT:
             raise IntakeError(f"outbound {row.id} is {row.state}: only mail not sent is cancelled")
         if row.claimed_by and row.claimed_until and row.claimed_until > datetime.now(UTC):
             raise IntakeError(f"outbound {row.id} is being sent right now; try again in a minute")

@@ -46,10 +46,15 @@ class AuditLine:
 
 
 async def record(
-    ticket: Ticket | None, actor: str, action: AuditAction, what: str, why: str = ""
+    ticket: Ticket | None,
+    actor: str,
+    action: AuditAction,
+    what: str,
+    why: str = "",
+    at: datetime | None = None,
 ) -> None:
     await AuditEvent.create(
-        ticket=ticket, at=datetime.now(UTC), actor=actor, action=action, what=what, why=why
+        ticket=ticket, at=at or datetime.now(UTC), actor=actor, action=action, what=what, why=why
     )
 
 

@@ -193,6 +193,7 @@ async def _resolve(context: CommandContext, command: Command) -> CommandResult:
         ladder = ", ".join(r.name for r in settings.resolutions)
         return CommandResult(False, f"#resolve {name or '(nothing)'}: choose one of {ladder}.")
     ticket.status = TicketStatus.RESOLVED
+    ticket.closed_at = None  # resolved, so no longer closed (the retention clock: resolved_at)
     ticket.resolution = resolution.name
     ticket.resolution_reason = db_text(reason.strip())
     ticket.resolved_by = context.member.email
@@ -206,6 +207,7 @@ async def _resolve(context: CommandContext, command: Command) -> CommandResult:
             "resolved_by",
             "resolved_at",
             "resolution_ends_at",
+            "closed_at",
             "updated_at",
         ]
     )

@@ -5,7 +5,7 @@ A zip file, readable without Intake: README.txt (what it is, who exported it and
 case.json (the case as `intake ticket --json` shows it), thread.txt and thread.html, every
 stored message as it arrived (messages/*.eml) and every email as it was sent (emails/*.eml), the
 attachments under their own names, and the audit trail, this export included. Written with
-mode 0600 and never over an existing file.
+mode 0600, never over an existing file, and audited once it is whole.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from intake.conduct.audit import AuditLine, record, trail
 from intake.conduct.case_record import case_record, find_case
@@ -104,23 +104,45 @@ def _readme(case: dict[str, Any], actor: str, why: str, now: datetime) -> str:
 async def export_case(
     settings: Settings, ref: str, output: Path, actor: str, why: str
 ) -> tuple[Ticket, Path]:
-    """Write the archive to `output` (a new file); the export is audited first, so the trail
-    it holds names it."""
+    """Write the archive to `output`, a new file: built beside it and linked into place only
+    when whole, then audited (the trail it holds names this export already)."""
     ticket = await find_case(ref)
     if output.exists():
         raise IntakeError(f"export: {output} exists; name another file with --output")
-    await record(ticket, actor, AuditAction.EXPORT, f"exported to {output.name}", why)
-    case = await case_record(ticket.ref)
     now = datetime.now(UTC)
+    this_export = AuditLine(now, actor, str(AuditAction.EXPORT), f"exported to {output.name}", why)
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            await _write_archive(settings, ticket, file, actor, why, now, this_export)
+        try:
+            os.link(partial, output)
+        except FileExistsError:
+            raise IntakeError(f"export: {output} exists; name another file with --output") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    await record(ticket, actor, AuditAction.EXPORT, this_export.what, why, at=now)
+    return ticket, output
+
+
+async def _write_archive(
+    settings: Settings,
+    ticket: Ticket,
+    file: BinaryIO,
+    actor: str,
+    why: str,
+    now: datetime,
+    this_export: AuditLine,
+) -> None:
+    case = await case_record(ticket.ref)
     folder = ticket.ref
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as file, zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"{folder}/README.txt", _readme(case, actor, why, now))
         archive.writestr(f"{folder}/case.json", json.dumps(case, indent=2, ensure_ascii=False))
         archive.writestr(f"{folder}/thread.txt", _thread_text(case))
         archive.writestr(f"{folder}/thread.html", _thread_html(case))
-        inbound = await InboundMessage.filter(ticket=ticket).order_by("id")
-        for row in inbound:
+        for row in await InboundMessage.filter(ticket=ticket).order_by("id"):
             if row.raw_bytes:
                 archive.writestr(f"{folder}/messages/{row.id:06d}.eml", bytes(row.raw_bytes))
         for email in await OutboundMessage.filter(ticket=ticket).order_by("id"):
@@ -131,5 +153,5 @@ async def export_case(
             path = blob_path(settings.data_dir, item.sha256)
             if path.is_file():
                 archive.write(path, f"{folder}/attachments/{index:03d}-{_safe_name(item.filename)}")
-        archive.writestr(f"{folder}/audit.txt", _audit_text(await trail(ticket)))
-    return ticket, output
+        lines = [*await trail(ticket), this_export]
+        archive.writestr(f"{folder}/audit.txt", _audit_text(lines))

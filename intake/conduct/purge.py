@@ -14,25 +14,29 @@ Mail not sent yet is cancelled. The thread gets one entry saying when and by whi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from tortoise.transactions import in_transaction
 
 from intake.conduct.audit import record, write_down_emails
-from intake.conduct.retention import due_at, holding, pointed_at_by_open_cases
+from intake.conduct.retention import due_at, holding, last_mail, pointed_at_by_open_cases
 from intake.settings.schema import Settings
-from intake.store.blobs import delete_blob
+from intake.store.blobs import delete_blob, stored_blobs
 from intake.store.compaction import compact
+from intake.store.job_runs import job_succeeded
 from intake.store.leases import release_lease, take_lease
 from intake.store.models import (
     DECIDED,
+    NOT_SENT,
     Attachment,
     AuditAction,
     EventKind,
     InboundMessage,
     InboundState,
+    JobRun,
     OutboundMessage,
     OutboundState,
     Party,
@@ -40,8 +44,14 @@ from intake.store.models import (
     TicketEvent,
 )
 
-NOT_SENT = (OutboundState.QUEUED, OutboundState.FAILED)
+# A file of a removed attachment that is stored again within this of its row's creation is
+# kept; an unused file older than FILE_GRACE (left by a run that died) goes at the next purge.
+FILE_SLACK = timedelta(seconds=2)
+FILE_GRACE = timedelta(days=1)
 PURGE_ACTOR = "intake (retention policy)"  # who the records name for a scheduled purge
+LAST_PURGE = "retention purge"  # the job_run row of the last scheduled purge
+PURGE_LEASE = "purge"
+PURGE_LEASE_FOR = timedelta(hours=1)  # longer than any purge; a dead holder's lapses
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,7 @@ class Removed:
     entries: int = 0
     attachments: int = 0
     parties: int = 0
-    files: list[str] = field(default_factory=list)  # attachment digests no longer used
+    files: dict[str, datetime] = field(default_factory=dict)  # digest: when its row was made
 
     def text(self) -> str:
         return (
@@ -87,10 +97,12 @@ class PurgeRun:
 async def cases_due(settings: Settings, now: datetime) -> tuple[list[Due], list[Due]]:
     """The decided cases whose period has run out: those to purge, and those held back."""
     pointed_at = await pointed_at_by_open_cases()
+    waiting = {"status__in": DECIDED, "purged_at__isnull": True}
+    mail = await last_mail(**waiting)
     due: list[Due] = []
     held: list[Due] = []
-    for ticket in await Ticket.filter(status__in=DECIDED, purged_at__isnull=True).order_by("id"):
-        when = due_at(settings, ticket)
+    for ticket in await Ticket.filter(**waiting).order_by("id"):
+        when = due_at(settings, ticket, mail.get(ticket.id))
         if when is None or when > now:
             continue
         reason = "an open case points at it (an appeal)" if ticket.id in pointed_at else None
@@ -107,12 +119,13 @@ async def run_purge(settings: Settings, now: datetime, actor: str, dry_run: bool
     run = PurgeRun(due, held)
     if dry_run:
         return run
-    files: set[str] = set()
+    files: dict[str, datetime] = {}
     for item in due:
-        removed = await purge_case(item, actor, now)
-        files.update(removed.files if removed else ())
+        removed = await purge_case(settings, item, actor, now)
+        files.update(removed.files if removed else {})
     run.no_case_messages, run.no_case_emails = await purge_no_case_mail(settings, now)
     run.files_removed = await remove_unused_files(settings, files)
+    run.files_removed += await sweep_unused_files(settings, now - FILE_GRACE)
     if due or run.no_case_messages or run.no_case_emails:
         await compact()
     return run
@@ -120,15 +133,27 @@ async def run_purge(settings: Settings, now: datetime, actor: str, dry_run: bool
 
 async def scheduled_purge(settings: Settings, now: datetime, actor: str) -> PurgeRun | None:
     """The scheduled purge, once per `[retention] every` across every daemon and cron run
-    sharing the database (a lease); None when it is not due or the policy leaves it to hand."""
+    sharing the database; None when it is not due or the policy leaves it to hand. The last
+    run is a `job_run` row (a lease would be freed when a cron run exits); the lease only keeps
+    two runs from overlapping."""
     retention = settings.retention
-    if not retention.purge or not await take_lease("purge", retention.every * 0.9, renew=False):
+    if not retention.purge or not await _purge_due(now, retention.every):
+        return None
+    if not await take_lease(PURGE_LEASE, PURGE_LEASE_FOR):
         return None
     try:
-        return await run_purge(settings, now, actor, dry_run=False)
-    except Exception:
-        await release_lease("purge")  # a failed run is no run: the retry must run
-        raise
+        if not await _purge_due(now, retention.every):  # another run finished meanwhile
+            return None
+        run = await run_purge(settings, now, actor, dry_run=False)
+        await job_succeeded(LAST_PURGE, now)
+        return run
+    finally:
+        await release_lease(PURGE_LEASE)
+
+
+async def _purge_due(now: datetime, every: timedelta) -> bool:
+    last = await JobRun.get_or_none(name=LAST_PURGE)
+    return last is None or last.succeeded_at is None or now - last.succeeded_at >= every * 0.9
 
 
 def purged_lines(run: PurgeRun | None) -> list[str]:
@@ -144,11 +169,15 @@ def purged_lines(run: PurgeRun | None) -> list[str]:
     return lines
 
 
-async def purge_case(item: Due, actor: str, now: datetime) -> Removed | None:
-    """Remove one case's content; None when another run purged it first."""
+async def purge_case(settings: Settings, item: Due, actor: str, now: datetime) -> Removed | None:
+    """Remove one case's content; None when, once it is locked, it is no longer due (another
+    run purged it, it was reopened, mail came, an appeal began)."""
     async with in_transaction():
         ticket = await Ticket.select_for_update().get_or_none(ref=item.ref, purged_at__isnull=True)
         if ticket is None:
+            return None
+        when = due_at(settings, ticket, (await last_mail(id=ticket.id)).get(ticket.id))
+        if when is None or when > now or ticket.id in await pointed_at_by_open_cases():
             return None
         await write_down_emails(ticket)
         removed = await _remove_content(ticket)
@@ -171,7 +200,8 @@ async def purge_case(item: Due, actor: str, now: datetime) -> Removed | None:
 async def _remove_content(ticket: Ticket) -> Removed:
     removed = Removed()
     attachments = Attachment.filter(ticket=ticket)
-    removed.files = cast(list[str], await attachments.values_list("sha256", flat=True))
+    for digest, created in await attachments.values_list("sha256", "created_at"):
+        removed.files[digest] = max(created, removed.files.get(digest, created))
     removed.attachments = await attachments.delete()
     removed.entries = await TicketEvent.filter(ticket=ticket).delete()
     outbound = OutboundMessage.filter(ticket=ticket)
@@ -202,17 +232,40 @@ async def purge_no_case_mail(settings: Settings, now: datetime) -> tuple[int, in
     )
     emails = await (
         OutboundMessage.filter(ticket_id__isnull=True, created_at__lt=cutoff)
-        .exclude(state__in=NOT_SENT)
+        .exclude(state=OutboundState.QUEUED)
         .exclude(raw_bytes=b"")
         .update(raw_bytes=b"", recipients=[], subject="", last_error=None)
     )
     return messages, emails
 
 
-async def remove_unused_files(settings: Settings, digests: set[str]) -> int:
-    """Delete the attachment files no remaining attachment row names."""
-    if not digests:
+async def remove_unused_files(settings: Settings, files: Mapping[str, datetime]) -> int:
+    """Delete the files of removed attachments (digest: when the newest removed row was made)
+    that no remaining row names, unless stored again since: a new message with the same file
+    may be in a transaction not yet committed."""
+    if not files:
         return 0
-    rows = await Attachment.filter(sha256__in=list(digests)).values_list("sha256", flat=True)
+    rows = await Attachment.filter(sha256__in=list(files)).values_list("sha256", flat=True)
     used = set(cast(list[str], rows))
-    return sum(delete_blob(settings.data_dir, digest) for digest in digests - used)
+    return sum(
+        delete_blob(settings.data_dir, digest, stored_before=created + FILE_SLACK)
+        for digest, created in files.items()
+        if digest not in used
+    )
+
+
+async def sweep_unused_files(settings: Settings, older_than: datetime) -> int:
+    """Delete the files no attachment row names that were last stored before `older_than`:
+    those a purge or an erasure meant to remove before it died."""
+    digests = stored_blobs(settings.data_dir, older_than)
+    removed = 0
+    for start in range(0, len(digests), 500):
+        batch = digests[start : start + 500]
+        rows = await Attachment.filter(sha256__in=batch).values_list("sha256", flat=True)
+        used = set(cast(list[str], rows))
+        removed += sum(
+            delete_blob(settings.data_dir, digest, stored_before=older_than)
+            for digest in batch
+            if digest not in used
+        )
+    return removed

@@ -72,7 +72,7 @@ async def _by_token(settings: Settings, message: ParsedMessage) -> CaseLink | No
         except ForgedToken as exc:
             # The case it names, if any, gets a note: a reply under a stale or mangled address
             # must not vanish without a trace (nothing is appended, nobody is mailed).
-            named = await Ticket.get_or_none(id=exc.token.ticket_id)
+            named = await Ticket.get_or_none(id=exc.token.ticket_id, purged_at__isnull=True)
             refused = refused or CaseLink(ticket=named, via=Via.TOKEN, forged=str(exc))
             continue
         if token is None:

@@ -49,7 +49,9 @@ async def handle_bounce(context: HandlerContext) -> HandlerResult:
         *our_message_ids_in(raw, settings),
         *bounced_message_ids(raw, settings, signing_key(settings)),
     }
-    bounced = await OutboundMessage.filter(message_id__in=ids).prefetch_related("ticket")
+    found = await OutboundMessage.filter(message_id__in=ids).prefetch_related("ticket")
+    # A purged case's email is nobody's business any more: its bounce is mail about no case.
+    bounced = [row for row in found if row.ticket is None or row.ticket.purged_at is None]
     if not bounced:
         return HandlerResult(outcome=Outcome.IGNORED_BOUNCE, reason=reason)
     status_match = _STATUS.search(raw)

@@ -6,7 +6,8 @@ Out of bounds (FAILED): a connection that fails; a message waiting longer than
 for longer than that plus their interval, or another job failing for that long. A database
 no daemon has worked on yet has no job lines.
 Worth a look but not a failure (warning): mail parked or failed for good, which needs a person
-(`intake inbound retry`, `intake outbox retry`).
+(`intake inbound retry`, `intake outbox retry`); cases due for purging while the scheduled
+purge is off.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise import connections
 
+from intake.conduct.purge import cases_due
 from intake.errors import IntakeError
 from intake.mail.sanitize import short_duration
 from intake.runtime.cycle import running
@@ -107,7 +109,21 @@ async def _the_work(settings: Settings) -> list[Check]:
     checks += [
         _job_check(run, now, bound + _interval(settings, run.name)) for run in await job_runs()
     ]
+    checks.append(await _check_retention(settings, now))
     return checks
+
+
+async def _check_retention(settings: Settings, now: datetime) -> Check:
+    """What the retention policy has waiting: a warning when it is due and nobody purges."""
+    due, held = await cases_due(settings, now)
+    text = f"{len(due)} case(s) due for purging, {len(held)} held"
+    if not settings.retention.purge:
+        if due:
+            return Check(WARNING, "retention", f"{text}; [retention] purge = false: `intake purge`")
+        return Check(OK, "retention", f"{text}; purged by hand ([retention] purge = false)")
+    return Check(
+        OK, "retention", f"{text}; purged every {format_duration(settings.retention.every)}"
+    )
 
 
 def _interval(settings: Settings, job: str) -> timedelta:

@@ -40,6 +40,10 @@ class OutboundState(StrEnum):
     CANCELLED = "cancelled"  # withdrawn by hand before it was sent (`intake outbox cancel`)
 
 
+# Not sent yet: may be retried or cancelled (and a purge or an erasure cancels it).
+NOT_SENT = (OutboundState.QUEUED, OutboundState.FAILED)
+
+
 class TicketStatus(StrEnum):
     NEW = "new"
     INVESTIGATING = "investigating"

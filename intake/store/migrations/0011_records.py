@@ -35,4 +35,13 @@ class Migration(migrations.Migration):
             name='purged_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
+        # Cases closed before closed_at existed: when `#status closed` was recorded, else the
+        # last change, so the retention clock does not start earlier than the real closing.
+        ops.RunSQL(
+            "UPDATE ticket SET closed_at = COALESCE("
+            "(SELECT MAX(e.created_at) FROM ticket_event e WHERE e.ticket_id = ticket.id"
+            " AND e.kind = 'state' AND e.body LIKE 'status % -> closed'), updated_at)"
+            " WHERE status = 'closed'",
+            reverse_sql="UPDATE ticket SET closed_at = NULL",
+        ),
     ]

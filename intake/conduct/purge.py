@@ -120,13 +120,16 @@ async def run_purge(settings: Settings, now: datetime, actor: str, dry_run: bool
     if dry_run:
         return run
     files: dict[str, datetime] = {}
+    run.purged = []
     for item in due:
         removed = await purge_case(settings, item, actor, now)
-        files.update(removed.files if removed else {})
+        if removed is not None:  # None: no longer due once locked, or purged by another run
+            run.purged.append(item)
+            files.update(removed.files)
     run.no_case_messages, run.no_case_emails = await purge_no_case_mail(settings, now)
     run.files_removed = await remove_unused_files(settings, files)
     run.files_removed += await sweep_unused_files(settings, now - FILE_GRACE)
-    if due or run.no_case_messages or run.no_case_emails:
+    if run.purged or run.no_case_messages or run.no_case_emails:
         await compact()
     return run
 

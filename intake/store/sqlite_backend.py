@@ -5,11 +5,18 @@ and then wants to write, while another process holds the write lock, gets SQLITE
 SQLite skips the busy wait there to avoid a deadlock. Every transaction Intake opens is there
 to write, so it starts with BEGIN IMMEDIATE, which takes the write lock first and does wait
 (five seconds, Python's default) while the daemon, a CLI command or a backup holds it.
+
+Within one process every statement and transaction takes the connection's lock in turn. A long
+transaction (a processing chunk of many messages) would keep the other stages' short writes
+(the sent ledger, a fetched batch) waiting for its end: the lock counts who waits, so that the
+long one can commit early and let them in (`writers_waiting`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from typing import Literal
 
 from tortoise.backends.base.client import TransactionalDBClient, TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -17,7 +24,7 @@ from tortoise.backends.sqlite.client import (
     SqliteTransactionContext,
     SqliteTransactionWrapper,
 )
-from tortoise.connection import get_connections
+from tortoise.connection import connections, get_connections
 from tortoise.exceptions import TransactionManagementError
 
 
@@ -51,9 +58,39 @@ class ImmediateTransactionContext(SqliteTransactionContext):
         return client
 
 
+class _CountedLock(asyncio.Lock):
+    """The connection's lock, knowing how many tasks wait for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = 0
+
+    async def acquire(self) -> Literal[True]:
+        self.waiting += 1
+        try:
+            return await super().acquire()
+        finally:
+            self.waiting -= 1
+
+
 class ImmediateSqliteClient(SqliteClient):
+    def __init__(self, file_path: str, **kwargs: object) -> None:
+        super().__init__(file_path, **kwargs)
+        self._lock = _CountedLock()
+
     def _in_transaction(self) -> TransactionContext:
         return ImmediateTransactionContext(ImmediateTransactionWrapper(self), self._lock)
+
+
+def writers_waiting() -> bool:
+    """Whether other tasks of this process wait for the SQLite connection while the caller's
+    transaction holds it (never on PostgreSQL, whose connections are a pool)."""
+    for client in connections.all():
+        parent = getattr(client, "_parent", client)  # inside a transaction: its connection
+        lock = getattr(parent, "_lock", None)
+        if isinstance(lock, _CountedLock) and lock.waiting > 0:
+            return True
+    return False
 
 
 client_class = ImmediateSqliteClient

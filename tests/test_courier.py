@@ -17,8 +17,7 @@ from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.delivery import deliver_once
 from intake.transport.transports import DirectoryTransport
 from tests.servers import Dovecot, SmtpSink
-from tests.support import make_mail
-from tests.test_delivery import _queue
+from tests.support import make_mail, queue_acknowledgements
 
 
 async def test_smtp_goes_through_one_courier_for_the_life_of_the_database(
@@ -27,7 +26,7 @@ async def test_smtp_goes_through_one_courier_for_the_life_of_the_database(
     courier = outbound_transport(imap_db)
     assert isinstance(courier, Courier)
     assert outbound_transport(imap_db) is courier
-    await _queue(imap_db, 3)
+    await queue_acknowledgements(imap_db, 3)
     with caplog.at_level(logging.INFO, logger="intake"):
         stats = await deliver_once(imap_db, transport=courier)
         await courier.close()
@@ -45,7 +44,7 @@ async def test_the_couriers_log_lines_reach_the_parents_handlers(
 ) -> None:
     """A warning the transport logs in the courier (here: a recipient refused among several)
     is written by the parent, as if it had been logged there."""
-    rows = await _queue(imap_db, 1)
+    rows = await queue_acknowledgements(imap_db, 1)
     await OutboundMessage.filter(id=rows[0].id).update(
         recipients=["refused@example.net", "reporter1@example.net"]
     )
@@ -59,11 +58,11 @@ async def test_the_couriers_log_lines_reach_the_parents_handlers(
 
 async def test_a_courier_killed_between_runs_is_replaced(imap_db: Settings, sink: SmtpSink) -> None:
     courier = outbound_transport(imap_db)
-    await _queue(imap_db, 2)
+    await queue_acknowledgements(imap_db, 2)
     assert (await deliver_once(imap_db, transport=courier)).sent == 2
     assert courier.pid is not None
     os.kill(courier.pid, signal.SIGKILL)
-    await _queue(imap_db, 2)
+    await queue_acknowledgements(imap_db, 2)
     stats = await deliver_once(imap_db, transport=courier)  # opens through a new courier
     assert (stats.sent, stats.deferred) == (2, 0)
     assert await OutboundMessage.filter(state=OutboundState.SENT).count() == 4
@@ -73,7 +72,7 @@ async def test_a_courier_killed_between_runs_is_replaced(imap_db: Settings, sink
 async def test_the_servers_refusals_cross_as_the_transports_own_errors(
     imap_db: Settings, sink: SmtpSink
 ) -> None:
-    await _queue(imap_db, 2)
+    await queue_acknowledgements(imap_db, 2)
     sink.fail_next(1, "550 5.1.1 No such user here")
     sink.fail_next(1, "451 4.3.0 Try again later")
     stats = await deliver_once(imap_db, transport=outbound_transport(imap_db))

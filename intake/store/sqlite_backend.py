@@ -6,6 +6,13 @@ SQLite skips the busy wait there to avoid a deadlock. Every transaction Intake o
 to write, so it starts with BEGIN IMMEDIATE, which takes the write lock first and does wait
 (five seconds, Python's default) while the daemon, a CLI command or a backup holds it.
 
+Inside a transaction, the statements run on the event loop's thread instead of aiosqlite's: the
+write lock is ours from BEGIN IMMEDIATE on, and readers never block in WAL mode, so none of them
+can wait, and each takes microseconds where the hop to aiosqlite's thread and back costs tens
+of them (more on a busy machine, where the woken thread waits for a core and for the GIL). A
+report is about twenty statements. BEGIN (which may wait for the lock) and COMMIT (an fsync)
+still go through aiosqlite's thread, as does every statement outside a transaction.
+
 Within one process every statement and transaction takes the connection's lock in turn. A long
 transaction (a processing chunk of many messages) would keep the other stages' short writes
 (the sent ledger, a fetched batch) waiting for its end: the lock counts who waits, so that the
@@ -15,10 +22,16 @@ long one can commit early and let them in (`writers_waiting`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
-from typing import Literal
+from typing import Any, Literal
 
-from tortoise.backends.base.client import TransactionalDBClient, TransactionContext
+import aiosqlite
+from tortoise.backends.base.client import (
+    NestedTransactionContext,
+    TransactionalDBClient,
+    TransactionContext,
+)
 from tortoise.backends.sqlite.client import (
     SqliteClient,
     SqliteTransactionContext,
@@ -28,6 +41,44 @@ from tortoise.connection import connections, get_connections
 from tortoise.exceptions import TransactionManagementError
 
 
+class _Inline:
+    """The part of aiosqlite's Connection that tortoise's clients use for statements, run at
+    once on the calling thread."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    @property
+    def total_changes(self) -> int:
+        return self.connection.total_changes
+
+    async def execute_insert(self, sql: str, parameters: Any) -> tuple[int | None]:
+        return (self.connection.execute(sql, parameters).lastrowid,)
+
+    async def execute_fetchall(self, sql: str, parameters: Any) -> list[Any]:
+        return self.connection.execute(sql, parameters or ()).fetchall()
+
+    async def executemany(self, sql: str, parameters: Any) -> None:
+        self.connection.executemany(sql, parameters)
+
+    async def executescript(self, sql: str) -> None:
+        self.connection.executescript(sql)
+
+
+class _InlineAccess:
+    """What `acquire_connection` returns inside a transaction: no lock, since a statement run
+    inline cannot interleave with another."""
+
+    def __init__(self, inline: _Inline) -> None:
+        self.inline = inline
+
+    async def __aenter__(self) -> _Inline:
+        return self.inline
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
 class ImmediateTransactionWrapper(SqliteTransactionWrapper):
     async def begin(self) -> None:
         try:
@@ -35,6 +86,30 @@ class ImmediateTransactionWrapper(SqliteTransactionWrapper):
             await self._connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise TransactionManagementError(exc) from exc
+
+    def acquire_connection(self) -> Any:
+        return _InlineAccess(_Inline(self._connection._conn))
+
+    def _in_transaction(self) -> TransactionContext:
+        return NestedTransactionContext(ImmediateTransactionWrapper(self))
+
+    async def savepoint(self) -> None:
+        self._savepoint = f"intake_savepoint_{next(_savepoints)}"
+        self._connection._conn.execute(f"SAVEPOINT {self._savepoint}")
+
+    async def savepoint_rollback(self) -> None:
+        if self._finalized or self._savepoint is None:
+            raise TransactionManagementError("no savepoint to roll back to")
+        self._connection._conn.execute(f"ROLLBACK TO {self._savepoint}")
+        self._savepoint = None
+
+    async def release_savepoint(self) -> None:
+        if self._finalized or self._savepoint is None:
+            raise TransactionManagementError("no savepoint to release")
+        self._connection._conn.execute(f"RELEASE {self._savepoint}")
+
+
+_savepoints = itertools.count()
 
 
 class ImmediateTransactionContext(SqliteTransactionContext):
@@ -77,6 +152,20 @@ class ImmediateSqliteClient(SqliteClient):
     def __init__(self, file_path: str, **kwargs: object) -> None:
         super().__init__(file_path, **kwargs)
         self._lock = _CountedLock()
+
+    async def create_connection(self, with_db: bool) -> None:
+        """tortoise's, but with a connection the event loop's thread may use too (inside a
+        transaction, while aiosqlite's thread has nothing to do)."""
+        if self._connection:
+            return
+        self._connection = await aiosqlite.connect(
+            self.filename, isolation_level=None, check_same_thread=False
+        )
+        self._connection._conn.row_factory = sqlite3.Row
+        for pragma, value in self.pragmas.items():
+            cursor = await self._connection.execute(f"PRAGMA {pragma}={value}")
+            await cursor.close()
+        await self._post_connect()
 
     def _in_transaction(self) -> TransactionContext:
         return ImmediateTransactionContext(ImmediateTransactionWrapper(self), self._lock)

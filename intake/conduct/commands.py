@@ -333,6 +333,8 @@ async def _help(context: CommandContext, _: Command) -> CommandResult:
 
 
 Executor = Callable[[CommandContext, Command], Awaitable[CommandResult]]
+
+
 async def _history(context: CommandContext, command: Command) -> CommandResult:
     who = command.args.strip()
     if not who:

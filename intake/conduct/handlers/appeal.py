@@ -157,9 +157,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
             reason = f"{context.verdict.reason}; about {original.ref} ({how}); refused: {refused}"
             return HandlerResult(Outcome.APPEAL_REFUSED, reason, original)
 
-    case = await open_case(
-        context, kind=CaseKind.APPEAL, acknowledged=answer, refers_to=original
-    )
+    case = await open_case(context, kind=CaseKind.APPEAL, acknowledged=answer, refers_to=original)
     ticket, appellant, attachments = case.ticket, case.reporter, case.attachments
     if original is not None:
         await _carry_over_exclusions(original, ticket)
@@ -175,6 +173,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
             urgent=False,
             attachments=attachments,
             not_acknowledged=not_acknowledged,
+            has_reporter=appellant is not None,
         )
     if original is not None:
         await note(settings, original, f"Appealed: {ticket.ref} ({how}).")

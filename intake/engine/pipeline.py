@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ from intake.store.sqlite_backend import writers_waiting
 from intake.transport.stages import Upstream
 
 log = logging.getLogger("intake.pipeline")
+
+YIELD_AFTER = 0.05  # seconds a chunk's transaction holds the connection before it lets others in
 
 
 @dataclass
@@ -170,12 +173,14 @@ async def _process_chunk(
     The rows are claimed (FOR UPDATE SKIP LOCKED on PostgreSQL) by the outer transaction, so a
     savepoint rolled back after a failure keeps the claim and no other worker can take the
     message before its failure is recorded. Outcomes are logged only once they are committed.
-    On SQLite, the transaction commits early when another stage waits to write (the sent
-    ledger, a fetched batch): holding the connection for the whole chunk would leave delivery
-    sending a few emails per chunk, and the fetch waiting, while processing runs.
+    On SQLite, the transaction commits early, once it has held the connection for YIELD_AFTER,
+    when another stage waits to write (the sent ledger, a fetched batch): holding it for the
+    whole chunk would leave delivery sending a few emails per chunk, and the fetch waiting,
+    while processing runs.
     """
     done: list[tuple[str, str]] = []
     left: list[int] = []
+    began = time.monotonic()
     async with in_transaction():
         claimed = await (
             InboundMessage.select_for_update(skip_locked=True)
@@ -186,7 +191,7 @@ async def _process_chunk(
         for inbound in claimed:
             if run.stop is not None and run.stop.is_set():
                 break
-            if done and writers_waiting():
+            if time.monotonic() - began >= YIELD_AFTER and writers_waiting():
                 left = [inbound_id for inbound_id in ids if inbound_id >= inbound.id]
                 break
             now = datetime.now(UTC)

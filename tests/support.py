@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from intake.conduct.rules import RuleContext, decide
+from intake.engine.compose import Recipient, queue_email
 from intake.engine.contract import Verdict
 from intake.engine.link import CaseLink
 from intake.engine.screen import screen
@@ -20,7 +21,8 @@ from intake.mail.parse import ParsedMessage
 from intake.settings.loading import load_settings
 from intake.settings.policy import KindRule
 from intake.settings.schema import Settings
-from intake.store.models import InboundMessage
+from intake.settings.templates import TemplateName
+from intake.store.models import InboundMessage, OutboundMessage
 
 _counter = itertools.count(1)
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
@@ -197,3 +199,29 @@ def delivery_report(original_message_id: str, status: str, diagnostic: str) -> b
         f"Message-ID: {original_message_id}\r\n"
         "--B--\r\n"
     ).encode()
+
+
+async def queue_acknowledgements(settings: Settings, count: int) -> list[OutboundMessage]:
+    """`count` acknowledgements queued in the outbox, to reporter1@example.net and on."""
+    return [
+        await queue_email(
+            settings,
+            template=TemplateName.ACKNOWLEDGEMENT,
+            to=[Recipient(f"reporter{n}@example.net", f"Reporter {n}")],
+            context={
+                "organisation": {
+                    "name": "Example Community",
+                    "display_name": "Team",
+                    "address": "info@example.org",
+                    "emergency_notice": "Call 112.",
+                    "outside_contact": None,
+                    "outside_contact_name": None,
+                },
+                "ref": f"COC-2026-{n:04d}",
+                "reporter_name": "",
+                "readers": ["Alice"],
+                "next_contact": "3 days",
+            },
+        )
+        for n in range(1, count + 1)
+    ]

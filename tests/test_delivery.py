@@ -9,45 +9,18 @@ from typing import Any
 
 import pytest
 
-from intake.engine.compose import Recipient, queue_email
 from intake.errors import DeliveryError
 from intake.runtime.cycle import running
 from intake.settings.schema import Settings
-from intake.settings.templates import TemplateName
 from intake.store.models import OutboundMessage, OutboundState
 from intake.transport.delivery import deliver_once
 from intake.transport.transports import make_transport
 from tests.servers import SmtpSink, free_port, make_self_signed_cert
-from tests.support import base_settings, settings_from
-
-
-async def _queue(settings: Settings, count: int) -> list[OutboundMessage]:
-    return [
-        await queue_email(
-            settings,
-            template=TemplateName.ACKNOWLEDGEMENT,
-            to=[Recipient(f"reporter{n}@example.net", f"Reporter {n}")],
-            context={
-                "organisation": {
-                    "name": "Example Community",
-                    "display_name": "Team",
-                    "address": "info@example.org",
-                    "emergency_notice": "Call 112.",
-                    "outside_contact": None,
-                    "outside_contact_name": None,
-                },
-                "ref": f"COC-2026-{n:04d}",
-                "reporter_name": "",
-                "readers": ["Alice"],
-                "next_contact": "3 days",
-            },
-        )
-        for n in range(1, count + 1)
-    ]
+from tests.support import base_settings, queue_acknowledgements, settings_from
 
 
 async def test_a_batch_goes_over_one_reused_connection(imap_db: Settings, sink: SmtpSink) -> None:
-    await _queue(imap_db, 5)
+    await queue_acknowledgements(imap_db, 5)
     before = sink.connections
     stats = await deliver_once(imap_db)
     assert stats.sent == 5
@@ -68,11 +41,11 @@ async def test_the_daemons_kept_connection_serves_runs_until_the_server_drops_it
         transport = make_transport(settings)
         try:
             for _ in range(2):  # two runs in quick succession: one session
-                await _queue(settings, 1)
+                await queue_acknowledgements(settings, 1)
                 assert (await deliver_once(settings, transport=transport)).sent == 1
             assert impatient.connections == 1
             await asyncio.sleep(2)  # the server drops the idle session
-            await _queue(settings, 1)
+            await queue_acknowledgements(settings, 1)
             stats = await deliver_once(settings, transport=transport)
         finally:
             await transport.close()
@@ -84,7 +57,7 @@ async def test_the_daemons_kept_connection_serves_runs_until_the_server_drops_it
 async def test_a_4xx_answer_is_retried_later_with_backoff(
     imap_db: Settings, sink: SmtpSink
 ) -> None:
-    [row] = await _queue(imap_db, 1)
+    [row] = await queue_acknowledgements(imap_db, 1)
     sink.fail_next(1, "451 4.3.0 Try again later")
     stats = await deliver_once(imap_db)
     assert (stats.sent, stats.deferred) == (0, 1)
@@ -107,7 +80,7 @@ async def test_a_4xx_answer_is_retried_later_with_backoff(
 async def test_a_5xx_answer_fails_the_message_with_the_servers_reply(
     imap_db: Settings, sink: SmtpSink
 ) -> None:
-    first, second = await _queue(imap_db, 2)
+    first, second = await queue_acknowledgements(imap_db, 2)
     sink.fail_next(1, "550 5.1.1 No such user here")
     stats = await deliver_once(imap_db)
     assert (stats.sent, stats.failed) == (1, 1)
@@ -124,7 +97,7 @@ async def test_a_server_that_is_down_is_one_clear_error_and_nothing_is_lost(
     imap_config["outbound"]["port"] = free_port()
     settings = settings_from(tmp_path, imap_config)
     async with running(settings):
-        await _queue(settings, 2)
+        await queue_acknowledgements(settings, 2)
         with pytest.raises(DeliveryError, match=r"smtp://127\.0\.0\.1:\d+"):
             await deliver_once(settings)
         assert await OutboundMessage.filter(state=OutboundState.QUEUED).count() == 2
@@ -149,7 +122,7 @@ async def test_tls_and_authentication(
         )
         settings = settings_from(tmp_path, imap_config)
         async with running(settings):
-            await _queue(settings, 2)
+            await queue_acknowledgements(settings, 2)
             assert (await deliver_once(settings)).sent == 2
         received = server.wait_for(2)
         assert all(message.tls and message.login == "info@example.org" for message in received)
@@ -165,7 +138,7 @@ async def test_a_wrong_password_is_one_clear_error(
         )
         settings = settings_from(tmp_path, imap_config)
         async with running(settings):
-            await _queue(settings, 1)
+            await queue_acknowledgements(settings, 1)
             with pytest.raises(DeliveryError, match="login refused: 535"):
                 await deliver_once(settings)
 
@@ -175,7 +148,7 @@ async def test_the_directory_transport_writes_each_message_once(
 ) -> None:
     settings = make_settings(base_settings(tmp_path))
     async with running(settings):
-        rows = await _queue(settings, 3)
+        rows = await queue_acknowledgements(settings, 3)
         assert (await deliver_once(settings)).sent == 3
         assert (await deliver_once(settings)).sent == 0
     files = sorted((tmp_path / "outbox").glob("*.eml"))
@@ -190,7 +163,7 @@ async def test_a_refused_sender_stops_the_run_and_counts_against_no_message(
         imap_config["outbound"]["port"] = server.port
         settings = settings_from(tmp_path, imap_config)
         async with running(settings):
-            rows = await _queue(settings, 2)
+            rows = await queue_acknowledgements(settings, 2)
             with pytest.raises(DeliveryError, match="sender refused: 530"):
                 await deliver_once(settings)
             for row in rows:

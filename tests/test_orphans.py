@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.daemon import wait_until
+from tests.servers import SmtpSink
 from tests.support import make_mail, write_settings
 
 
@@ -64,5 +65,36 @@ def test_parse_workers_die_with_a_daemon_killed_by_sigkill(
         wait_until(lambda: not any(_alive(pid) for pid in workers), "the workers to end", 15)
     finally:
         for pid in workers:  # do not leave them to the rest of the suite if the test failed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_the_courier_dies_with_a_daemon_killed_by_sigkill(
+    base_config: dict[str, Any], tmp_path: Path, sink: SmtpSink
+) -> None:
+    """The daemon's SMTP conversation runs in a process of its own: it ends with the daemon."""
+    base_config["processing"] = {"parse_workers": 0}  # no other worker than the courier
+    base_config["outbound"] = {"kind": "smtp", "host": sink.host, "port": sink.port}
+    base_config["outbound"]["security"] = "none"
+    new = Path(base_config["mailbox"]["path"]) / "new"
+    new.mkdir(parents=True)
+    (new / "report.eml").write_bytes(make_mail(sender="reporter@example.net"))
+    config = write_settings(tmp_path, base_config)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "intake", "--config", str(config), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        sink.wait_for(2, timeout=60)  # the acknowledgement and the notice went through it
+        couriers = _children(daemon.pid)  # with multiprocessing's resource tracker
+        assert couriers
+    finally:
+        os.kill(daemon.pid, signal.SIGKILL)
+        daemon.wait()
+    try:
+        wait_until(lambda: not any(_alive(pid) for pid in couriers), "the courier to end", 15)
+    finally:
+        for pid in couriers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from intake.engine.tokens import (
 )
 from intake.errors import SettingsError
 from intake.settings.secrets import SECRET_FILE, signing_key
-from tests.support import base_settings, settings_from
+from tests.support import base_settings, settings_from, write_settings
 
 KEY = b"k" * 40
 OTHER_KEY = b"o" * 40
@@ -152,6 +154,32 @@ def test_without_a_secret_one_is_generated_once_and_kept_private(
     assert len(key) >= 32
     assert path.read_text().strip().encode() == key
     assert signing_key(settings_from(tmp_path, base_settings(tmp_path))) == key
+
+
+def test_processes_starting_together_all_keep_the_one_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Daemons and commands started at the same instant on a new data directory: none may read
+    the secret file before it is written whole (it was created empty, then written)."""
+    monkeypatch.delenv("INTAKE_SECRET", raising=False)
+    config = write_settings(tmp_path, base_settings(tmp_path))
+    code = (
+        "import sys; from intake.settings.loading import load_settings;"
+        " from intake.settings.secrets import signing_key;"
+        " print(signing_key(load_settings(sys.argv[1])).decode())"
+    )
+    starting = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    results = [process.communicate(timeout=60) for process in starting]
+    assert [error for _, error in results] == [""] * 8
+    assert len({out.strip() for out, _ in results}) == 1
 
 
 def test_a_secret_file_others_can_read_is_refused(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
 
 from intake.mail.phrases import Places, find
 from intake.store.models import Party, PartyRole, Ticket
@@ -39,17 +40,13 @@ def _names(party: Party) -> tuple[str, ...]:
     return tuple(name for name in (party.email, party.name, handle) if name)
 
 
-async def _shown(found: dict[int, str], member_email: str) -> list[EarlierCase]:
-    """These cases (id -> why) but those the member is excluded from, oldest first: one query,
-    and none when nothing was found (the common case, on every new report)."""
-    if not found:
-        return []
+def _visible(cases: QuerySet[Ticket], member_email: str) -> QuerySet[Ticket]:
+    """These cases but those the member is excluded from, oldest first."""
     kept_from = Party.filter(email=member_email, excluded=True).values("ticket_id")
-    rows = (
-        await Ticket.filter(id__in=list(found))
-        .exclude(id__in=Subquery(kept_from))
-        .order_by("created_at", "id")
-    )
+    return cases.exclude(id__in=Subquery(kept_from)).order_by("created_at", "id")
+
+
+def _lines(rows: list[Ticket], found: dict[int, str]) -> list[EarlierCase]:
     return [
         EarlierCase(
             ref=row.ref,
@@ -63,21 +60,32 @@ async def _shown(found: dict[int, str], member_email: str) -> list[EarlierCase]:
     ]
 
 
+async def _shown(found: dict[int, str], member_email: str) -> list[EarlierCase]:
+    """These cases (id -> why) that the member may see: one query, and none when nothing was
+    found."""
+    if not found:
+        return []
+    return _lines(await _visible(Ticket.filter(id__in=list(found)), member_email), found)
+
+
 async def earlier_cases(ticket: Ticket, texts: Places, member_email: str) -> list[EarlierCase]:
     """The cases before this one that the member may see: from the same reporter address, or
-    about a reported party this report names."""
+    about a reported party this report names. When the report names no reported party (the
+    common case, on every new report), the reporter's earlier cases are read in one query."""
     found: dict[int, str] = {}
-    if ticket.reporter_email:
-        same_sender = await Ticket.filter(
-            reporter_email=ticket.reporter_email, id__lt=ticket.id
-        ).values_list("id", flat=True)
-        found.update({int(cast(int, row)): "from the same address" for row in same_sender})
-    reported = await Party.filter(role=PartyRole.REPORTED, ticket_id__lt=ticket.id)
-    for party in reported:
+    for party in await Party.filter(role=PartyRole.REPORTED, ticket_id__lt=ticket.id):
         match = find({"": _names(party)}, WHERE, texts)
         if match is not None:
             why = f"about {party.email}, named here ({match.phrase})"
             found.setdefault(party.ticket_id, why)
+    if not ticket.reporter_email:
+        return await _shown(found, member_email)
+    same_sender = Ticket.filter(reporter_email=ticket.reporter_email, id__lt=ticket.id)
+    if not found:
+        rows = await _visible(same_sender, member_email)
+        return _lines(rows, {row.id: "from the same address" for row in rows})
+    for row in await same_sender.values_list("id", flat=True):
+        found[int(cast(int, row))] = "from the same address"
     return await _shown(found, member_email)
 
 

@@ -92,13 +92,15 @@ async def mail_party(
     record_as: str = "",
     new_conversation: bool = False,
     attachments: tuple[OutboundAttachment, ...] = (),
+    has_reporter: bool | None = None,
 ) -> OutboundMessage | None:
     """Queue one email about the case to one party, with that party's signed reply address, and
     record it in the case's thread. Without `answering` (or when what it answers has no
     Message-ID) it answers the party's
     conversation so far (`new_conversation`: there is none yet, so no need to look). A party
     the case excludes is never mailed (None is returned): the last line of defence for a
-    conflict of interest."""
+    conflict of interest. `has_reporter`: whether the case has a reporter party, when the
+    caller knows (a case it just opened), for a team member's door line; else it is looked up."""
     if party.excluded or (
         party.role != PartyRole.TEAM  # a team party carries its own exclusion
         and settings.member(party.email)
@@ -114,7 +116,11 @@ async def mail_party(
             inbound = answering.inbound if answering else None
             answering = Answering(inbound, chain[-1], tuple(chain[:-1]))
     key = signing_key(settings)
-    door_line = await doors(settings, ticket, party, key) if party.role == PartyRole.TEAM else ""
+    door_line = (
+        await doors(settings, ticket, party, key, has_reporter)
+        if party.role == PartyRole.TEAM
+        else ""
+    )
     variables = {**variables, "doors": door_line}
     outbound = await queue_email(
         settings,
@@ -144,11 +150,15 @@ async def mail_party(
     return outbound
 
 
-async def doors(settings: Settings, ticket: Ticket, party: Party, key: bytes) -> str:
+async def doors(
+    settings: Settings, ticket: Ticket, party: Party, key: bytes, has_reporter: bool | None = None
+) -> str:
     """The line that opens every email to a team member: what a reply does, and the member's
     reporter door, the one deliberate way (with `#reply`) to write to the reporter."""
     internal = f"Replies to this email reach only the team on {ticket.ref}"
-    if await reporter_party(ticket) is None:
+    if has_reporter is None:
+        has_reporter = await reporter_party(ticket) is not None
+    if not has_reporter:
         return f"{internal}; this case has no reporter address to answer."
     door = reply_address(settings, key, ReplyToken(ticket.id, party.id, door=True))
     return f"{internal}. To answer the reporter, write to {door} or start your reply with #reply."

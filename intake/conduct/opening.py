@@ -103,9 +103,11 @@ async def send_assignment(
     urgent: bool,
     attachments: list[AttachmentRow],
     not_acknowledged: str | None,
+    has_reporter: bool | None = None,
 ) -> None:
     """The notice that gives a member a new case, with the whole message in it; `label` says
-    what the case is ("report", "appeal (of COC-2026-0001)")."""
+    what the case is ("report", "appeal (of COC-2026-0001)"); `has_reporter` as for
+    `mail_party`, when the caller has just opened the case."""
     await mail_party(
         context.settings,
         ticket,
@@ -126,6 +128,7 @@ async def send_assignment(
         internal=True,
         auto_submitted="auto-generated",
         new_conversation=True,
+        has_reporter=has_reporter,
     )
 
 

@@ -29,11 +29,11 @@ PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 _pool: ProcessPoolExecutor | None = None
 
 
-def _die_with(parent: int) -> None:
-    """Each worker's initializer: the kernel sends it SIGKILL when its parent, the daemon, dies.
-    (The signal follows the thread that started the worker: the event loop's, which lives as
-    long as the daemon.) Where prctl does not exist (not Linux), the executor's own check of
-    its parent is all there is."""
+def die_with(parent: int) -> None:
+    """The first thing each worker does (the parse workers, the courier): ask the kernel to send
+    it SIGKILL when its parent, the daemon, dies. (The signal follows the thread that started
+    the worker: the event loop's, which lives as long as the daemon.) Where prctl does not
+    exist (not Linux), the executor's own check of its parent is all there is."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the daemon died before the kernel was told
@@ -44,7 +44,7 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_die_with,
+        initializer=die_with,
         initargs=(os.getpid(),),
     )
 

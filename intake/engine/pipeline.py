@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,9 +34,12 @@ from intake.settings.retry import backoff
 from intake.settings.schema import Settings
 from intake.store.lag import arrival
 from intake.store.models import InboundMessage, InboundState, Outcome
+from intake.store.sqlite_backend import writers_waiting
 from intake.transport.stages import Upstream
 
 log = logging.getLogger("intake.pipeline")
+
+YIELD_AFTER = 0.05  # seconds a chunk's transaction holds the connection before it lets others in
 
 
 @dataclass
@@ -162,14 +166,21 @@ async def _process_one(
 
 async def _process_chunk(
     run: _Run, due: dict[int, bytes], ids: list[int], parsing: dict[int, PendingParse]
-) -> list[str]:
+) -> tuple[list[str], list[int]]:
     """Several messages in one transaction, each in its own savepoint: one commit for many.
+    Returns the outcomes, and the ids left for the next transaction.
 
     The rows are claimed (FOR UPDATE SKIP LOCKED on PostgreSQL) by the outer transaction, so a
     savepoint rolled back after a failure keeps the claim and no other worker can take the
     message before its failure is recorded. Outcomes are logged only once they are committed.
+    On SQLite, the transaction commits early, once it has held the connection for YIELD_AFTER,
+    when another stage waits to write (the sent ledger, a fetched batch): holding it for the
+    whole chunk would leave delivery sending a few emails per chunk, and the fetch waiting,
+    while processing runs.
     """
     done: list[tuple[str, str]] = []
+    left: list[int] = []
+    began = time.monotonic()
     async with in_transaction():
         claimed = await (
             InboundMessage.select_for_update(skip_locked=True)
@@ -180,6 +191,9 @@ async def _process_chunk(
         for inbound in claimed:
             if run.stop is not None and run.stop.is_set():
                 break
+            if time.monotonic() - began >= YIELD_AFTER and writers_waiting():
+                left = [inbound_id for inbound_id in ids if inbound_id >= inbound.id]
+                break
             now = datetime.now(UTC)
             raw = due[inbound.id]
             done.append(await _process_one(run, inbound, raw, parsing[inbound.id], now))
@@ -188,7 +202,7 @@ async def _process_chunk(
             log.warning("%s", line)
         else:
             log.info("%s", line)
-    return [outcome for outcome, _ in done]
+    return [outcome for outcome, _ in done], left
 
 
 async def _record_failure(
@@ -244,10 +258,11 @@ async def process_pending(
             continue
         ids = list(due)
         parsing = _start_parsing(due, settings)
-        for start in range(0, len(ids), per_commit):
-            if stop is not None and stop.is_set():
-                break
-            for outcome in await _process_chunk(run, due, ids[start : start + per_commit], parsing):
+        while ids and (stop is None or not stop.is_set()):
+            chunk, ids = ids[:per_commit], ids[per_commit:]
+            outcomes, left = await _process_chunk(run, due, chunk, parsing)
+            ids = left + ids
+            for outcome in outcomes:
                 stats.processed += 1
                 stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
                 stats.failed += outcome == Outcome.FAILED

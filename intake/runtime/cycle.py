@@ -13,12 +13,14 @@ from intake.conduct.handlers import registry
 from intake.conduct.team import sync_team
 from intake.engine.parallel import shutdown_parse_pool
 from intake.engine.pipeline import ProcessStats, process_pending
+from intake.runtime.courier import end_couriers, outbound_transport
 from intake.settings.schema import Settings
 from intake.store.db import database
 from intake.store.leases import free_leases_of_the_dead
 from intake.transport.delivery import DeliveryStats, deliver_once
 from intake.transport.fetch import Backfill, FetchStats, fetch_once
 from intake.transport.stages import Upstream
+from intake.transport.transports import Transport
 
 log = logging.getLogger("intake")
 T = TypeVar("T")
@@ -37,6 +39,7 @@ async def running(settings: Settings, *, sync: bool = True) -> AsyncIterator[Non
                 await sync_team(settings)
             yield
     finally:
+        end_couriers()
         shutdown_parse_pool()
 
 
@@ -54,15 +57,24 @@ async def _then_end(work: Awaitable[T], stage: Upstream) -> T:
         stage.end()
 
 
+async def _then_close(work: Awaitable[T], transport: Transport) -> T:
+    try:
+        return await work
+    finally:
+        await transport.close()
+
+
 async def poll_once(
     settings: Settings, stop: asyncio.Event | None = None, backfill: Backfill | None = None
 ) -> CycleStats:
     """Fetch, process and deliver, as a pipeline: each stage starts at once and works on what
     the stage before it has committed, so the first acknowledgement leaves within seconds and
-    waiting on the IMAP and SMTP servers overlaps with processing. A failing stage does not
+    waiting on the IMAP and SMTP servers overlaps with processing; the SMTP conversation is
+    the courier's, on the second core (intake/runtime/courier.py). A failing stage does not
     stop the others (queued mail is still delivered when the mailbox is down); its error is
     raised once all three have finished."""
     fetched, processed = Upstream(), Upstream()
+    transport = outbound_transport(settings)
     results = await asyncio.gather(
         _then_end(fetch_once(settings, stop, backfill, on_stored=fetched.more), fetched),
         _then_end(
@@ -71,7 +83,9 @@ async def poll_once(
             ),
             processed,
         ),
-        deliver_once(settings, stop, upstream=processed),
+        _then_close(
+            deliver_once(settings, stop, upstream=processed, transport=transport), transport
+        ),
         return_exceptions=True,
     )
     errors = [result for result in results if isinstance(result, BaseException)]

@@ -22,6 +22,7 @@ from intake.conduct.handlers import registry
 from intake.conduct.purge import PURGE_ACTOR, purged_lines, scheduled_purge
 from intake.engine.pipeline import process_pending
 from intake.errors import IntakeError
+from intake.runtime.courier import outbound_transport
 from intake.runtime.cycle import running
 from intake.runtime.health import queue_figures
 from intake.runtime.jobs import Jobs
@@ -36,7 +37,6 @@ from intake.transport.delivery import deliver_once
 from intake.transport.fetch import fetch_once
 from intake.transport.kept_open import KeptOpen
 from intake.transport.push import News, watch
-from intake.transport.transports import make_transport
 
 log = logging.getLogger("intake.daemon")
 
@@ -56,7 +56,7 @@ class Daemon:
         self.jobs = Jobs(settings, self.stop, self.metrics)
         self.scheduler = self.jobs.scheduler
         self.wake = self.jobs.wake
-        self.outbound = KeptOpen(make_transport(settings), settings.outbound.keep_open)
+        self.outbound = KeptOpen(outbound_transport(settings), settings.outbound.keep_open)
         self.lag = LagWatch(settings.schedule.lag_warning, datetime.now(UTC))
         self.push: News | None = None  # None: push is off, or has not reported yet
         self.polling_every = settings.schedule.fetch_every

@@ -4,6 +4,7 @@ is refused)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -29,14 +30,19 @@ def _read_secret_file(path: Path) -> str:
 
 
 def _generate_secret_file(path: Path) -> None:
-    """Write a new random secret, readable only by its owner; never overwrite one."""
+    """Write a new random secret, readable only by its owner; never overwrite one. It is
+    written whole under a name of its own and then linked into place, so a process starting at
+    the same moment finds either no file or the whole secret, never an empty one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process made it first: use theirs
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(secrets.token_urlsafe(48) + "\n")
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(partial, path)
+    finally:
+        partial.unlink()
 
 
 def signing_key(settings: Settings) -> bytes:

@@ -1,7 +1,8 @@
 """Send queued outbox rows: one reused connection per batch, backoff on 4xx, final state on 5xx.
 
-An accepted row is recorded as sent by a background writer never more than SENT_BACKLOG_MAX
-behind (see _SentLedger), so a crash can re-send at most those few messages, and never lose one.
+An accepted row is recorded as sent by a background writer, a few at a time and never more than
+SENT_BACKLOG_MAX behind (see _SentLedger), so a crash can re-send at most those few messages, and
+never lose one.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from intake.transport.transports import (
 log = logging.getLogger("intake.deliver")
 
 SENT_BACKLOG_MAX = 5
+SENT_GROUP = 3  # accepted rows recorded together by one UPDATE (each rewrites its row)
 
 
 @dataclass
@@ -115,10 +117,10 @@ async def deliver_once(
 
 class _SentLedger:
     """Records accepted messages as sent, in the background, so that sending never waits for
-    the database lock. One writer at a time takes every row accepted since its last write: on a
-    quiet database that is one or two rows, under load a larger group (never more than
-    SENT_BACKLOG_MAX before sending waits). A crash re-sends only what was accepted and not yet
-    recorded; nothing is ever lost."""
+    the database lock. A writer starts once SENT_GROUP rows are waiting (the end of a batch
+    records the rest), and takes every row accepted since its last write: under load a larger
+    group (never more than SENT_BACKLOG_MAX before sending waits). A crash re-sends only what
+    was accepted and not yet recorded; nothing is ever lost."""
 
     def __init__(self, arrivals: dict[int, datetime], waits: list[float]) -> None:
         self.rows: list[OutboundMessage] = []
@@ -131,7 +133,7 @@ class _SentLedger:
         if self.writing is not None and (self.writing.done() or len(self.rows) >= SENT_BACKLOG_MAX):
             writing, self.writing = self.writing, None
             await writing  # surfaces a failed write; waits when the writer lags too far
-        if self.writing is None:
+        if self.writing is None and len(self.rows) >= SENT_GROUP:
             self.writing = asyncio.create_task(self._drain())
 
     async def flush(self) -> None:

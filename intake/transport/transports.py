@@ -23,7 +23,6 @@ from intake.errors import (
     TokenRefused,
 )
 from intake.settings.schema import OutboundSettings, Settings
-from intake.store.models import OutboundMessage
 from intake.transport.credentials import Login, outbound_login
 from intake.transport.tls import tls_context
 
@@ -44,13 +43,29 @@ class PermanentFailure(Exception):
     """The server refused for good (5xx)."""
 
 
+class Sendable(Protocol):
+    """What a transport reads of an outbox row (an OutboundMessage, or a copy of those fields
+    handed to another process)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def recipients(self) -> list[str]: ...
+    @property
+    def raw_bytes(self) -> bytes: ...
+
+
 class Transport(Protocol):
     name: str  # where the mail goes, for messages
 
     async def open(self) -> None:
         """Ready to send; does nothing when it already is."""
 
-    async def send(self, row: OutboundMessage) -> None: ...
+    async def send(self, row: Sendable) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -68,7 +83,7 @@ class DirectoryTransport:
         except OSError as exc:
             raise DeliveryError(f"outbox directory {self.path}: {exc.strerror}") from None
 
-    async def send(self, row: OutboundMessage) -> None:
+    async def send(self, row: Sendable) -> None:
         final = self.path / f"{row.id:08d}-{row.kind}.eml"
         partial = self.path / f".{final.name}.partial"
         try:
@@ -129,14 +144,14 @@ class SmtpTransport:
             raise DeliveryError(f"{self.name}: {exc}") from None
         self.client = client
 
-    async def send(self, row: OutboundMessage) -> None:
+    async def send(self, row: Sendable) -> None:
         try:
             await self._send(row)
         except ConnectionLost:
             # A reused connection the server closed while idle: one fresh try before deferring.
             await self._send(row)
 
-    async def _send(self, row: OutboundMessage) -> None:
+    async def _send(self, row: Sendable) -> None:
         if self.client is None or not self.client.is_connected:
             await self.open()
         assert self.client is not None
@@ -155,7 +170,7 @@ class SmtpTransport:
             await _quietly_close(self.client)
             self.client = None
 
-    async def _transaction(self, row: OutboundMessage) -> None:
+    async def _transaction(self, row: Sendable) -> None:
         assert self.client is not None
         sender = self.plain_sender if self.verp_refused else row.sender
         try:

@@ -173,6 +173,7 @@ async def handle_appeal(context: HandlerContext) -> HandlerResult:
             urgent=False,
             attachments=attachments,
             not_acknowledged=not_acknowledged,
+            has_reporter=appellant is not None,
         )
     if original is not None:
         await note(settings, original, f"Appealed: {ticket.ref} ({how}).")

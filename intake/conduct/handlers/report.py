@@ -13,7 +13,7 @@ from intake.conduct.attachments import AttachmentRow
 from intake.conduct.conflicts import named_members
 from intake.conduct.mailing import mail_party, mail_team
 from intake.conduct.notes import note
-from intake.conduct.opening import message_report, open_case, send_assignment
+from intake.conduct.opening import NewCase, message_report, open_case, send_assignment
 from intake.conduct.referral import refer_outside
 from intake.conduct.replies import rate_notice_sent_today, why_not_answer
 from intake.engine.contract import HandlerContext, HandlerResult
@@ -106,7 +106,7 @@ async def handle_report(context: HandlerContext) -> HandlerResult:
             reason += "; " + await _refer(context, ticket, attachments, excluded)
         else:
             alerted = await _tell_team(
-                context, ticket, assignee, urgent is not None, attachments, not_acknowledged
+                context, case, assignee, urgent is not None, not_acknowledged
             )
             if alerted:
                 reason += f"; {'alerted' if urgent else 'copied to'} {', '.join(alerted)}"
@@ -152,24 +152,25 @@ async def _refer(
 
 async def _tell_team(
     context: HandlerContext,
-    ticket: Ticket,
+    case: NewCase,
     assignee: TeamMember,
     urgent: bool,
-    attachments: list[AttachmentRow],
     not_acknowledged: str | None,
 ) -> list[str]:
     """The assignment notice to the assignee; copies to the leads (all of them at once when the
     case is urgent). Returns who got a copy."""
     message = context.message
     settings = context.settings
+    ticket = case.ticket
     await send_assignment(
         context,
         ticket,
         assignee,
         label=ticket.kind,
         urgent=urgent,
-        attachments=attachments,
+        attachments=case.attachments,
         not_acknowledged=not_acknowledged,
+        has_reporter=case.reporter is not None,
     )
     if not urgent and not settings.conversations.copy_leads:
         return []  # nobody besides the assignee is told

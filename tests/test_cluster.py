@@ -94,6 +94,7 @@ def test_two_daemons_and_a_cron_poll_share_a_backlog_while_one_is_killed_twice(
         steady.wait_for_log("intake running")  # the database is migrated
         cron.start()
         killed: Daemon = start_daemon(config, "killed")
+        restarted_at = 0  # where the running instance's lines begin in the shared log
         try:
             for _ in range(KILLS):
                 progress = tickets()
@@ -101,6 +102,7 @@ def test_two_daemons_and_a_cron_poll_share_a_backlog_while_one_is_killed_twice(
                 threading.Event().wait(chance.uniform(0, 0.5))
                 killed.process.send_signal(signal.SIGKILL)
                 killed.process.wait()
+                restarted_at = len(killed.log)
                 killed = start_daemon(config, "killed")
             wait_until(
                 lambda: {r for m in list(sink.messages) for r in m.rcpt_tos} >= set(reporters),
@@ -110,6 +112,9 @@ def test_two_daemons_and_a_cron_poll_share_a_backlog_while_one_is_killed_twice(
         finally:
             stop_cron.set()
             cron.join(timeout=120)
+            # Stopped once it is up: a SIGTERM in its first moments ends it before its handler
+            # is in place, and the work can be done before the last restart is.
+            wait_until(lambda: "intake running" in killed.log[restarted_at:], "the restart")
             killed.process.send_signal(signal.SIGTERM)
             killed.process.wait(timeout=60)
     assert killed.process.returncode == 0, killed.log

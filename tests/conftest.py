@@ -133,3 +133,21 @@ async def imap_db(imap_config: dict[str, Any], tmp_path: Path) -> AsyncIterator[
 def mailroom(imap_db: Settings, dovecot: Dovecot, sink: SmtpSink, folder: str) -> Mailroom:
     """A conversation on the real servers, with a fresh database."""
     return Mailroom(imap_db, dovecot, sink, folder)
+
+
+@pytest.fixture
+async def pg_mailroom(
+    imap_config: dict[str, Any],
+    postgres: Postgres,
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    folder: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Mailroom]:
+    """``mailroom`` with a fresh database of its own in the throwaway PostgreSQL cluster."""
+    data = copy.deepcopy(imap_config)
+    data["database"]["url"] = postgres.create_database(f"mailroom_{folder}".lower())
+    settings = settings_from(tmp_path, data)
+    async with running(settings):
+        yield Mailroom(settings, dovecot, sink, folder)

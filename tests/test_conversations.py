@@ -94,7 +94,7 @@ async def test_a_whole_case_runs_by_email_alone(mailroom: Mailroom) -> None:
     assert ticket.resolved_by == assignee.email
     assert ticket.first_response_at is not None
 
-    case = await case_record(ticket.ref)
+    case = await case_record(ticket)
     thread = [(e["kind"], e["author"], e["audience"], e["body"]) for e in case["events"]]
     assert ("inbound", assignee.email, "relayed to the reporter", QUESTION) in thread
     assert ("inbound", "sam@example.net", "written by the reporter", ANSWER) in thread

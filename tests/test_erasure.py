@@ -3,15 +3,12 @@ them, and the database's files; cases that must be kept are named with the reaso
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from intake.conduct.audit import record, trail
 from intake.conduct.erasure import erase, plan_erasure
 from intake.conduct.purge import run_purge
-from intake.runtime.cycle import running
 from intake.store.models import (
     Attachment,
     AuditAction,
@@ -26,12 +23,10 @@ from intake.store.models import (
 )
 from tests.casework import bytes_found, decide, report
 from tests.mailroom import Mailroom
-from tests.servers import Dovecot, Postgres, SmtpSink
 from tests.support import (
     base_settings,
     intake,
     make_mail,
-    settings_from,
     stored_inbound,
     write_settings,
 )
@@ -127,40 +122,30 @@ def test_a_team_member_cannot_be_erased_by_address(tmp_path: Path) -> None:
     )
 
 
-async def test_erasure_runs_the_same_on_postgresql(
-    imap_config: dict[str, Any],
-    postgres: Postgres,
-    dovecot: Dovecot,
-    sink: SmtpSink,
-    folder: str,
-    tmp_path: Path,
-) -> None:
-    data = copy.deepcopy(imap_config)
-    data["database"]["url"] = postgres.create_database("intake_erasure")
-    settings = settings_from(tmp_path, data)
-    async with running(settings):
-        _, named = await _two_cases_sam_is_in(Mailroom(settings, dovecot, sink, folder))
-        now = datetime.now(UTC)
-        await erase(settings, await plan_erasure(settings, [SAM], now), "tester", now)
+async def test_erasure_runs_the_same_on_postgresql(pg_mailroom: Mailroom) -> None:
+    settings = pg_mailroom.settings
+    _, named = await _two_cases_sam_is_in(pg_mailroom)
+    now = datetime.now(UTC)
+    await erase(settings, await plan_erasure(settings, [SAM], now), "tester", now)
 
-        pats = await TicketEvent.filter(ticket=named, kind="inbound").first()
-        assert pats is not None and pats.body.startswith("[erased] ([erased]) saw it too.")
+    pats = await TicketEvent.filter(ticket=named, kind="inbound").first()
+    assert pats is not None and pats.body.startswith("[erased] ([erased]) saw it too.")
 
-        again = await plan_erasure(settings, [SAM], now)
-        assert (again.erase, again.kept, again.no_case) == ([], [], (0, 0))
-        for model, column in (
-            (Ticket, "reporter_email"),
-            (Ticket, "subject"),
-            (TicketEvent, "body"),
-            (TicketEvent, "author"),
-            (AuditEvent, "what"),
-            (InboundMessage, "reason"),
-        ):
-            assert not await model.filter(**{f"{column}__icontains": SAM}).exists(), column
-        for raw in await InboundMessage.all().values_list("raw_bytes", flat=True):
-            assert SAM.encode() not in bytes(raw).lower()  # type: ignore[arg-type]
-        for raw, recipients in await OutboundMessage.all().values_list("raw_bytes", "recipients"):
-            assert SAM.encode() not in bytes(raw).lower() and SAM not in recipients
+    again = await plan_erasure(settings, [SAM], now)
+    assert (again.erase, again.kept, again.no_case) == ([], [], (0, 0))
+    for model, column in (
+        (Ticket, "reporter_email"),
+        (Ticket, "subject"),
+        (TicketEvent, "body"),
+        (TicketEvent, "author"),
+        (AuditEvent, "what"),
+        (InboundMessage, "reason"),
+    ):
+        assert not await model.filter(**{f"{column}__icontains": SAM}).exists(), column
+    for raw in await InboundMessage.all().values_list("raw_bytes", flat=True):
+        assert SAM.encode() not in bytes(raw).lower()  # type: ignore[arg-type]
+    for raw, recipients in await OutboundMessage.all().values_list("raw_bytes", "recipients"):
+        assert SAM.encode() not in bytes(raw).lower() and SAM not in recipients
 
 
 async def test_only_the_whole_address_chooses_what_is_erased_and_names_only_scrub_within(

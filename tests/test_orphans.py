@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.daemon import wait_until
+from tests.daemon import start_daemon, wait_until
 from tests.servers import SmtpSink
 from tests.support import make_mail, write_settings
 
@@ -50,11 +48,7 @@ def test_parse_workers_die_with_a_daemon_killed_by_sigkill(
     for n in range(12):  # enough for a batch to be parsed by the workers
         (new / f"{n}.eml").write_bytes(make_mail(sender=f"r{n}@example.net"))
     config = write_settings(tmp_path, base_config)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "intake", "--config", str(config), "run"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    daemon = start_daemon(config).process
     try:
         wait_until(lambda: len(_children(daemon.pid)) >= 2, "the daemon's parse workers")
         workers = _children(daemon.pid)
@@ -80,11 +74,7 @@ def test_the_courier_dies_with_a_daemon_killed_by_sigkill(
     new.mkdir(parents=True)
     (new / "report.eml").write_bytes(make_mail(sender="reporter@example.net"))
     config = write_settings(tmp_path, base_config)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "intake", "--config", str(config), "run"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    daemon = start_daemon(config).process
     try:
         sink.wait_for(2, timeout=60)  # the acknowledgement and the notice went through it
         couriers = _children(daemon.pid)  # with multiprocessing's resource tracker

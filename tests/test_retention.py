@@ -3,7 +3,6 @@ figures need stays; the clock is the test's."""
 
 from __future__ import annotations
 
-import copy
 import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,6 @@ from intake.conduct.purge import (
 from intake.conduct.retention import due_at, holding
 from intake.conduct.stats import case_stats
 from intake.errors import SettingsError
-from intake.runtime.cycle import running
 from intake.settings.loading import load_settings
 from intake.settings.schema import Settings, Stats
 from intake.store.blobs import blob_path, store_blob
@@ -38,14 +36,12 @@ from intake.store.models import (
 from tests.casework import EVIDENCE, bytes_found, decide, report
 from tests.daemon import running_daemon
 from tests.mailroom import Mailroom, reply, to_only
-from tests.servers import Dovecot, Postgres, SmtpSink
 from tests.support import (
     REPO,
     base_settings,
     delivery_report,
     intake,
     make_mail,
-    settings_from,
     write_settings,
 )
 
@@ -125,19 +121,8 @@ async def test_a_closed_case_loses_its_content_and_keeps_its_record_and_figures(
     await _purge_keeps_the_record_and_the_figures(mailroom)
 
 
-async def test_purging_runs_the_same_on_postgresql(
-    imap_config: dict[str, Any],
-    postgres: Postgres,
-    dovecot: Dovecot,
-    sink: SmtpSink,
-    folder: str,
-    tmp_path: Path,
-) -> None:
-    data = copy.deepcopy(imap_config)
-    data["database"]["url"] = postgres.create_database("intake_purge")
-    settings = settings_from(tmp_path, data)
-    async with running(settings):
-        await _purge_keeps_the_record_and_the_figures(Mailroom(settings, dovecot, sink, folder))
+async def test_purging_runs_the_same_on_postgresql(pg_mailroom: Mailroom) -> None:
+    await _purge_keeps_the_record_and_the_figures(pg_mailroom)
 
 
 async def test_a_file_shared_with_a_case_that_is_kept_survives(mailroom: Mailroom) -> None:

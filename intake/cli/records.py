@@ -72,9 +72,10 @@ def ticket(ctx: click.Context, ref: str, as_json: bool, why: str) -> None:
     """One case and its whole thread (each read is recorded in the case's audit trail)."""
 
     async def read(_: Settings) -> dict[str, Any]:
-        case = await case_record(ref)
+        row = await find_case(ref)
+        case = await case_record(row)
         what = "the case and its thread" + (" (--json)" if as_json else "")
-        await record(await find_case(ref), operator(), AuditAction.READ, what, why)
+        await record(row, operator(), AuditAction.READ, what, why)
         return case
 
     case = with_database(ctx, read)

@@ -35,8 +35,8 @@ def _audience(event: TicketEvent) -> str:
     return "team only"
 
 
-async def case_record(ref: str) -> dict[str, Any]:
-    row = await find_case(ref)
+async def case_record(row: Ticket) -> dict[str, Any]:
+    """Everything `row` holds (find it with find_case)."""
     await row.fetch_related("assignee", "refers_to")
     events = (
         await row.events.all().order_by("created_at", "id").prefetch_related("party", "outbound")

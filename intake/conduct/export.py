@@ -135,7 +135,7 @@ async def _write_archive(
     now: datetime,
     this_export: AuditLine,
 ) -> None:
-    case = await case_record(ticket.ref)
+    case = await case_record(ticket)
     folder = ticket.ref
     with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"{folder}/README.txt", _readme(case, actor, why, now))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from intake.runtime.jobs import Jobs
 from intake.runtime.metrics import Metrics
 from intake.settings.schema import Settings
+from intake.store.job_runs import job_failed, job_runs, job_succeeded
 from intake.store.leases import HOST, free_leases_of_the_dead, release_lease, take_lease
 from intake.store.models import JobLease, OutboundMessage
 from intake.transport.claims import Claim
@@ -112,3 +113,24 @@ async def test_two_daemons_seeing_the_same_refused_login_mail_the_leads_once(
         await jobs._alert_if_persistent("fetch", "imap://x: login failed")
     alerts = await OutboundMessage.filter(kind="alert").values_list("recipients", flat=True)
     assert alerts == [["alice@example.org"]]  # the lead, once
+
+
+async def test_a_jobs_outcome_keeps_the_other_outcome_of_its_row(db: Settings) -> None:
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    await job_failed("process", "boom", when=first)
+    await job_succeeded("process", when=first + MINUTE)
+    await job_failed("process", "again", when=first + 2 * MINUTE)
+    (run,) = await job_runs()
+    assert (run.name, run.succeeded_at, run.failed_at, run.error) == (
+        "process",
+        first + MINUTE,
+        first + 2 * MINUTE,
+        "again",
+    )
+    await job_succeeded("process", when=first + 3 * MINUTE)
+    (run,) = await job_runs()
+    assert (run.succeeded_at, run.failed_at, run.error) == (
+        first + 3 * MINUTE,
+        first + 2 * MINUTE,
+        "",
+    )

@@ -121,6 +121,9 @@ class Ticket(Model):
 
     class Meta:
         table = "ticket"
+        # Each new report looks up its sender's cases (the daily cap, earlier cases): without
+        # it every report reads the whole table.
+        indexes = (("reporter_email",),)
 
 
 class Party(Model):
@@ -145,7 +148,9 @@ class Party(Model):
 
     class Meta:
         table = "party"
-        indexes = (("ticket_id", "email"),)
+        # By case; by address (exclusions, erasure); by role (reported parties, which each new
+        # report is checked against, are few among many).
+        indexes = (("ticket_id", "email"), ("email",), ("role", "ticket_id"))
 
 
 class Reminder(Model):
@@ -207,7 +212,7 @@ class InboundMessage(Model):
     class Meta:
         table = "inbound_message"
         unique_together = (("mailbox", "folder", "uidvalidity", "uid"),)
-        indexes = (("state", "next_attempt_at"),)
+        indexes = (("state", "next_attempt_at"), ("ticket_id",))
 
 
 class OutboundMessage(Model):
@@ -244,7 +249,7 @@ class OutboundMessage(Model):
 
     class Meta:
         table = "outbound_message"
-        indexes = (("state", "next_attempt_at"),)
+        indexes = (("state", "next_attempt_at"), ("ticket_id",))
 
 
 class TicketEvent(Model):
@@ -276,6 +281,7 @@ class TicketEvent(Model):
 
     class Meta:
         table = "ticket_event"
+        indexes = (("ticket_id", "created_at"),)
 
 
 class Attachment(Model):
@@ -296,6 +302,7 @@ class Attachment(Model):
 
     class Meta:
         table = "attachment"
+        indexes = (("ticket_id",),)
 
 
 class AuditAction(StrEnum):

@@ -5,6 +5,10 @@ Fetch every message of one IMAP folder with BODY.PEEK[] in batches, parse each w
 ``mailparser.parse_from_bytes``, send two short emails per message (to the sender and to a fixed
 team address) over ONE reused aiosmtplib connection. Nothing is stored, nothing is moved.
 
+With ``--carry-report`` the email to the team carries the report's text, as Intake's assignment
+notice does (UTF-8 text/plain, built by the standard library's EmailMessage): the same bytes
+through the SMTP server, so the comparison shows what Intake's own logic costs beyond them.
+
 Run by bench/ingest as its own process, so its wall time and peak RSS compare with Intake's.
 Prints one JSON line: {"messages": N, "sent": 2N, "seconds": T} (T excludes interpreter start).
 """
@@ -17,6 +21,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 
 import aiosmtplib
 import mailparser
@@ -34,6 +39,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--folder", required=True)
     parser.add_argument("--smtp-port", type=int, required=True)
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--carry-report", action="store_true", help="the team's email carries it")
     return parser.parse_args()
 
 
@@ -49,15 +55,30 @@ def short_email(to: str, subject: str, number: int) -> bytes:
     ).encode("ascii")
 
 
+def report_email(mail: mailparser.MailParser, number: int) -> bytes:
+    notice = EmailMessage()
+    notice["From"], notice["To"], notice["Subject"] = SENDER, TEAM, "New report"
+    notice["Message-ID"] = f"<bare-{number}@example.org>"
+    notice.set_content(mail.body)
+    return notice.as_bytes()
+
+
 def reporter_of(mail: mailparser.MailParser) -> str:
     addresses = [address for _name, address in mail.from_ if "@" in address]
     return addresses[0] if addresses else TEAM
 
 
-async def send_pair(smtp: aiosmtplib.SMTP, mail: mailparser.MailParser, number: int) -> None:
+async def send_pair(
+    smtp: aiosmtplib.SMTP, mail: mailparser.MailParser, number: int, carry_report: bool
+) -> None:
     reporter = reporter_of(mail)
     await smtp.sendmail(SENDER, [reporter], short_email(reporter, "Received", 2 * number))
-    await smtp.sendmail(SENDER, [TEAM], short_email(TEAM, "New report", 2 * number + 1))
+    to_team = (
+        report_email(mail, 2 * number + 1)
+        if carry_report
+        else short_email(TEAM, "New report", 2 * number + 1)
+    )
+    await smtp.sendmail(SENDER, [TEAM], to_team)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -73,7 +94,7 @@ async def run(args: argparse.Namespace) -> int:
             fetched = imap.fetch(batch, [b"BODY.PEEK[]"])
             for uid in batch:
                 mail = mailparser.parse_from_bytes(bytes(fetched[uid][b"BODY[]"]))
-                await send_pair(smtp, mail, done)
+                await send_pair(smtp, mail, done, args.carry_report)
                 done += 1
         return done
     finally:

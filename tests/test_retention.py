@@ -294,8 +294,51 @@ def _last_purge_yesterday(tmp_path: Path) -> None:
         )
 
 
+def _policy_past_its_grace(tmp_path: Path) -> None:
+    """As if the scheduled purge had first met the policy eight days ago."""
+    long_ago = (datetime.now(UTC) - 8 * DAY).strftime("%Y-%m-%d %H:%M:%S+00:00")
+    with sqlite3.connect(tmp_path / "intake.sqlite3") as database:
+        database.execute("UPDATE retention_policy SET first_seen_at = ?", (long_ago,))
+
+
+def test_a_policy_new_on_the_database_purges_nothing_for_a_week_and_says_so(
+    tmp_path: Path,
+) -> None:
+    config, ref = _closed_long_ago(tmp_path)  # its `intake poll` first met the policy
+    _last_purge_yesterday(tmp_path)
+
+    poll = intake("poll", "--once", config=config)
+    starts = (datetime.now(UTC) + 7 * DAY).strftime("%Y-%m-%d")
+    assert f"1 case(s) it lets go are kept until {starts}" in poll.stderr
+    assert "purged" not in poll.stderr
+    check = intake("check", config=config, check=False).stdout
+    assert f"this policy is new here: purging starts {starts}" in check
+    assert "warning  retention" in check
+    assert "Slurs in the chat" in _subjects(tmp_path)
+
+    _policy_past_its_grace(tmp_path)
+    _last_purge_yesterday(tmp_path)
+    poll = intake("poll", "--once", config=config)
+    assert f"purged {ref} by [retention] default" in poll.stderr
+    assert "this policy is new" not in intake("check", config=config, check=False).stdout
+
+
+async def test_changed_rules_start_the_grace_again(db: Settings) -> None:
+    now = datetime.now(UTC)
+    await scheduled_purge(db, now - 8 * DAY, "daemon")
+    past_grace = await scheduled_purge(db, now, "daemon")
+    assert past_grace is not None and past_grace.waits_until is None
+
+    retention = db.retention.model_copy(update={"default": timedelta(days=365)})
+    shorter = db.model_copy(update={"retention": retention})
+    assert shorter.retention_fingerprint != db.retention_fingerprint
+    waiting = await scheduled_purge(shorter, now + 2 * DAY, "daemon")
+    assert waiting is not None and waiting.waits_until == now + 9 * DAY
+
+
 def test_cron_poll_purges_once_a_day_and_intake_purge_lists_then_purges(tmp_path: Path) -> None:
     config, ref = _closed_long_ago(tmp_path)  # its `intake poll` ran today's purge: none due
+    _policy_past_its_grace(tmp_path)
 
     poll = intake("poll", "--once", config=config)
     assert "purged" not in poll.stderr  # due, but the day's purge has run (in another process)
@@ -323,6 +366,7 @@ def test_intake_purge_by_hand_purges_what_is_due_at_once(tmp_path: Path) -> None
 
 def test_the_daemon_purges_what_is_due(tmp_path: Path) -> None:
     config, ref = _closed_long_ago(tmp_path)
+    _policy_past_its_grace(tmp_path)
     _last_purge_yesterday(tmp_path)
 
     with running_daemon(config) as daemon:

@@ -22,7 +22,7 @@ from intake.cli.oauth import oauth
 from intake.cli.records import COMMANDS
 from intake.conduct.deadlines import run_deadlines
 from intake.conduct.digest import run_digests, sent_lines
-from intake.conduct.purge import PURGE_ACTOR, purged_lines, scheduled_purge
+from intake.conduct.purge import PURGE_ACTOR, report_purge, scheduled_purge
 from intake.conduct.roster import upcoming_shifts
 from intake.errors import IntakeError, SettingsError
 from intake.runtime.cycle import CycleStats, poll_once
@@ -79,8 +79,8 @@ def poll(ctx: click.Context, once: bool) -> None:
         now = datetime.now(UTC)
         reminders = await run_deadlines(settings, now)
         digests = sent_lines(await run_digests(settings, now))
-        for line in purged_lines(await scheduled_purge(settings, now, PURGE_ACTOR)):
-            logging.getLogger("intake.poll").info("%s", line)
+        purged = await scheduled_purge(settings, now, PURGE_ACTOR)
+        report_purge(purged, logging.getLogger("intake.poll"))
         stats = await poll_once(settings)
         for job in ("fetch", "process", "deliver", "deadlines"):  # for `intake check`
             await job_succeeded(job)

@@ -14,6 +14,7 @@ Mail not sent yet is cancelled. The thread gets one entry saying when and by whi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,7 @@ from intake.store.models import (
     OutboundMessage,
     OutboundState,
     Party,
+    RetentionPolicy,
     Ticket,
     TicketEvent,
 )
@@ -87,11 +89,13 @@ class Removed:
 
 @dataclass
 class PurgeRun:
-    purged: list[Due]
+    purged: list[Due]  # in a dry run, those that would be
     held: list[Due]
     no_case_messages: int = 0
     no_case_emails: int = 0
     files_removed: int = 0
+    # A scheduled run of a policy still in its grace: nothing removed, purging starts then.
+    waits_until: datetime | None = None
 
 
 async def cases_due(settings: Settings, now: datetime) -> tuple[list[Due], list[Due]]:
@@ -147,11 +151,32 @@ async def scheduled_purge(settings: Settings, now: datetime, actor: str) -> Purg
     try:
         if not await _purge_due(now, retention.every):  # another run finished meanwhile
             return None
-        run = await run_purge(settings, now, actor, dry_run=False)
+        starts = await _purging_starts(settings, now)
+        run = await run_purge(settings, now, actor, dry_run=starts > now)
+        if starts > now:
+            run.waits_until = starts
         await job_succeeded(LAST_PURGE, now)
         return run
     finally:
         await release_lease(PURGE_LEASE)
+
+
+async def _purging_starts(settings: Settings, now: datetime) -> datetime:
+    """When the scheduled purge may remove what this policy lets go: `grace` after the purge
+    first met it on this database (the grace exists for upgrades and changed rules)."""
+    fingerprint = settings.retention_fingerprint
+    await RetentionPolicy.bulk_create(
+        [RetentionPolicy(fingerprint=fingerprint, first_seen_at=now)], ignore_conflicts=True
+    )
+    policy = await RetentionPolicy.get(fingerprint=fingerprint)
+    return policy.first_seen_at + settings.retention.grace
+
+
+async def policy_starts(settings: Settings) -> datetime | None:
+    """When purging by the policy in the settings starts, if the scheduled purge has met it;
+    None when it has not yet (its grace will start at its first run)."""
+    policy = await RetentionPolicy.get_or_none(fingerprint=settings.retention_fingerprint)
+    return None if policy is None else policy.first_seen_at + settings.retention.grace
 
 
 async def _purge_due(now: datetime, every: timedelta) -> bool:
@@ -159,10 +184,26 @@ async def _purge_due(now: datetime, every: timedelta) -> bool:
     return last is None or last.succeeded_at is None or now - last.succeeded_at >= every * 0.9
 
 
-def purged_lines(run: PurgeRun | None) -> list[str]:
-    """One log line per case purged, and one for mail about no case."""
+def report_purge(run: PurgeRun | None, log: logging.Logger) -> None:
+    """A scheduled purge in the log: a warning while the policy is in its grace, else a line
+    per case purged and one for mail about no case."""
     if run is None:
-        return []
+        return
+    if run.waits_until is not None:
+        if run.purged:
+            log.warning(
+                "retention: this policy is new on this database; %d case(s) it lets go are kept"
+                " until %s ([retention] grace), then purged: `intake purge --dry-run` lists"
+                " them, [retention] purge = false keeps them",
+                len(run.purged),
+                f"{run.waits_until:%Y-%m-%d %H:%M} UTC",
+            )
+        return
+    for line in _purged_lines(run):
+        log.info("%s", line)
+
+
+def _purged_lines(run: PurgeRun) -> list[str]:
     lines = [f"purged {item.ref} by {item.rule}" for item in run.purged]
     if run.no_case_messages or run.no_case_emails:
         lines.append(

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise import connections
 
-from intake.conduct.purge import cases_due
+from intake.conduct.purge import cases_due, policy_starts
 from intake.errors import IntakeError
 from intake.mail.sanitize import short_duration
 from intake.runtime.cycle import running
@@ -121,9 +121,18 @@ async def _check_retention(settings: Settings, now: datetime) -> Check:
         if due:
             return Check(WARNING, "retention", f"{text}; [retention] purge = false: `intake purge`")
         return Check(OK, "retention", f"{text}; purged by hand ([retention] purge = false)")
-    return Check(
-        OK, "retention", f"{text}; purged every {format_duration(settings.retention.every)}"
-    )
+    text += f"; purged every {format_duration(settings.retention.every)}"
+    starts = await policy_starts(settings)
+    if starts is None or starts > now:
+        when = (
+            f"{format_duration(settings.retention.grace)} after the first scheduled run"
+            if starts is None
+            else f"{starts:%Y-%m-%d %H:%M} UTC"
+        )
+        text += f"; this policy is new here: purging starts {when} ([retention] grace)"
+        if due:
+            return Check(WARNING, "retention", f"{text}; `intake purge --dry-run` lists them")
+    return Check(OK, "retention", text)
 
 
 def _interval(settings: Settings, job: str) -> timedelta:

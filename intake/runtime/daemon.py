@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from intake.conduct.deadlines import run_deadlines
 from intake.conduct.digest import run_digests, sent_lines
 from intake.conduct.handlers import registry
-from intake.conduct.purge import PURGE_ACTOR, purged_lines, scheduled_purge
+from intake.conduct.purge import PURGE_ACTOR, report_purge, scheduled_purge
 from intake.engine.pipeline import process_pending
 from intake.errors import IntakeError
 from intake.runtime.courier import outbound_transport
@@ -107,9 +107,7 @@ class Daemon:
 
     async def _purge(self) -> None:
         """What the retention policy lets go, once per interval across daemons."""
-        run = await scheduled_purge(self.settings, datetime.now(UTC), PURGE_ACTOR)
-        for line in purged_lines(run):
-            log.info("%s", line)
+        report_purge(await scheduled_purge(self.settings, datetime.now(UTC), PURGE_ACTOR), log)
 
     async def _lag(self) -> None:
         await self.lag.check(datetime.now(UTC), self.push or "off")

@@ -8,6 +8,7 @@ no rule matches gets `default`. "forever" keeps a case's content for good.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -71,6 +72,12 @@ class RetentionSettings(Section):
     # Mail that made no case (auto-replies, bounces, bulk, refused mail) and emails about no
     # case (digests, alerts): their bytes and addresses go this long after they came or went.
     no_case: KeepFor = Field(default=parse_duration("90d"))
+    # A policy the scheduled purge has not met on this database before (the first start of a
+    # version with retention, or rules changed) purges nothing for this long: it says what it
+    # will remove, in the log and in `intake check`, so that an upgrade or a mistyped rule
+    # cannot remove years of records before anyone has read the list. `intake purge` by hand
+    # does not wait.
+    grace: Duration = parse_duration("7d")
 
     def effective_rules(self, most_severe: str | None) -> tuple[RetentionRule, ...]:
         """The rules the file gives, else the defaults: the most severe rung of the ladder (in
@@ -81,3 +88,16 @@ class RetentionSettings(Section):
         if most_severe is None:
             return (general,)
         return (RetentionRule(resolution=most_severe, keep=None), general)
+
+    def fingerprint(self, most_severe: str | None) -> str:
+        """What the policy would purge, as a short hash: it changes when any period or rule
+        does, and with it the grace starts again."""
+        rules = [
+            (rule.describe(), _period(rule.keep)) for rule in self.effective_rules(most_severe)
+        ]
+        text = repr((_period(self.default), _period(self.no_case), rules))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _period(keep: timedelta | None) -> str:
+    return FOREVER if keep is None else str(keep.total_seconds())

@@ -423,8 +423,16 @@ class Settings(Section):
 
     @property
     def retention_rules(self) -> tuple[RetentionRule, ...]:
+        return self.retention.effective_rules(self._most_severe)
+
+    @property
+    def retention_fingerprint(self) -> str:
+        return self.retention.fingerprint(self._most_severe)
+
+    @property
+    def _most_severe(self) -> str | None:
         ladder = self.resolutions
-        return self.retention.effective_rules(ladder[-1].name if ladder else None)
+        return ladder[-1].name if ladder else None
 
     @property
     def leads(self) -> tuple[TeamMember, ...]:

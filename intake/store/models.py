@@ -358,6 +358,17 @@ class JobLease(Model):
         table = "job_lease"
 
 
+class RetentionPolicy(Model):
+    """Each retention policy the scheduled purge has met on this database (by fingerprint),
+    and when it first did: the purge waits `[retention] grace` from then."""
+
+    fingerprint = fields.CharField(max_length=64, primary_key=True)
+    first_seen_at = fields.DatetimeField()
+
+    class Meta:
+        table = "retention_policy"
+
+
 class JobRun(Model):
     """The last outcome of each daemon job, whichever daemon ran it: what `intake check` and
     the status line read."""

@@ -4,6 +4,7 @@ them, and the database's files; cases that must be kept are named with the reaso
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 
 from intake.conduct.audit import record, trail
@@ -216,3 +217,29 @@ async def test_erasure_reaches_what_a_purge_left_in_the_audit_trail(mailroom: Ma
 
     assert not await AuditEvent.filter(why__icontains=SAM).exists()
     assert await AuditEvent.filter(why="[erased] asked for a copy").exists()
+
+
+def _decoded(raw: bytes) -> str:
+    """The text of a stored message, transfer encodings undone, as a reader of it would see."""
+    message = message_from_bytes(raw, policy=policy.default)
+    parts = [part for part in message.walk() if part.get_content_maintype() == "text"]
+    return "\n".join(part.get_content() for part in parts)
+
+
+async def test_an_address_inside_a_base64_body_is_found_and_erased(mailroom: Mailroom) -> None:
+    own, notice = await report(mailroom, body="Grüße: Max hat mich zweimal beleidigt.")
+    await decide(mailroom, own, notice)
+    encoded = [
+        row
+        for row in await OutboundMessage.filter(ticket=own)
+        if SAM.encode() not in bytes(row.raw_bytes) and SAM in _decoded(bytes(row.raw_bytes))
+    ]
+    assert encoded  # the assignment notice, whose report is base64: a byte search misses it
+
+    plan = await plan_erasure(mailroom.settings, [SAM], datetime.now(UTC))
+    await erase(mailroom.settings, plan, "tester", datetime.now(UTC))
+
+    kept = [bytes(row.raw_bytes) for row in await OutboundMessage.all() if row.raw_bytes]
+    assert not [raw for raw in kept if SAM in _decoded(raw)]
+    cleared = await OutboundMessage.filter(id__in=[row.id for row in encoded])
+    assert [bytes(row.raw_bytes) for row in cleared] == [b""] * len(encoded)

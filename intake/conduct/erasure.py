@@ -14,8 +14,9 @@ stored message or email that holds the address loses its raw bytes; their partie
 reply addresses lead nowhere. Mail about no case is treated the same way. The records of the
 erasure never hold the address.
 
-Found by the address as written: words quoted by someone else without it, or an address inside
-an encoded body part, are not found.
+Found by the address as written, in the stored bytes and in their decoded text parts (base64,
+quoted-printable, encoded words): words quoted by someone else without it, or an address inside
+an attachment that is not text, are not found.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from intake.conduct.audit import record
 from intake.conduct.purge import remove_unused_files
 from intake.conduct.retention import must_keep
 from intake.errors import IntakeError
+from intake.mail.searchable import searchable_text
 from intake.settings.schema import Settings
 from intake.store.compaction import compact
 from intake.store.models import (
@@ -102,7 +104,12 @@ class Scrubber:
         return self._addresses.search(value) is not None
 
     def in_bytes(self, raw: bytes) -> bool:
-        return self._raw.search(raw) is not None
+        """In the bytes as stored or in their decoded text (a base64 or quoted-printable part,
+        an encoded word)."""
+        if self._raw.search(raw) is not None:
+            return True
+        text = searchable_text(raw)
+        return text is not None and self.holds(text)
 
     def text(self, value: str) -> str:
         return self._all.sub(ERASED, value)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from email.message import Message
 
 from intake.mail.headers import raw_headers
 
 # A message whose bytes name none of these has nothing encoded: its bytes are its text.
-_ENCODED = (b"base64", b"BASE64", b"Base64", b"quoted-printable", b"Quoted-Printable", b"=?")
+_ENCODED = re.compile(rb"base64|quoted-printable|=\?", re.IGNORECASE)
 
 
 def _text_of(part: Message) -> str:
@@ -31,7 +32,7 @@ def _text_of(part: Message) -> str:
 def searchable_text(raw: bytes) -> str | None:
     """The decoded headers and text parts of `raw`; None when nothing in it is encoded (search
     the bytes themselves then)."""
-    if not any(marker in raw for marker in _ENCODED):
+    if _ENCODED.search(raw) is None:
         return None
     texts = [f"{name}: {value}" for name, value in raw_headers(raw)]
     message = email.message_from_bytes(raw, policy=email.policy.compat32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+from intake.conduct.audit import trail
 from intake.store.models import Ticket
 from tests.mailroom import Mailroom, reply, to_only
 from tests.support import make_mail
@@ -78,3 +79,17 @@ async def test_history_answers_for_anyone_by_address_or_handle(mailroom: Mailroo
         assert "about max@example.com" in answer.get_content(), who
     nobody = to_only(await mailroom.send(reply(notice, BOB, "#history nobody@example.com")), BOB)
     assert "No case from or about nobody@example.com" in nobody.get_content()
+
+
+async def test_a_case_listed_to_a_member_says_so_in_its_audit_trail(mailroom: Mailroom) -> None:
+    first, _ = await report(mailroom, SAM, "Max insulted me in the forum.")
+    second, sent = await report(mailroom, SAM, "Max did it again in the chat.")
+    assert second.assignee is not None
+    member = second.assignee.email
+    await mailroom.send(reply(to_only(sent, member), member, "#history sam@example.net"))
+
+    listed = [(line.actor, line.what) for line in await trail(first) if line.action == "email"]
+    assert (member, f"listed as an earlier case in the assignment notice of {second.ref}") in listed
+    assert (member, "listed in the answer to #history sam@example.net") in listed
+    own = [line for line in await trail(second) if "assignment notice" in line.what]
+    assert not own  # a notice does not list its own case

@@ -58,6 +58,19 @@ async def record(
     )
 
 
+async def record_listed(ticket_ids: Iterable[int], member: str, where: str) -> None:
+    """Cases named in an email to a member (an assignment notice's earlier cases, an answer
+    to #history): each line tells the member of a case and why it is listed, so the listed
+    case's trail says who was told, when, and in what."""
+    now = datetime.now(UTC)
+    rows = [
+        AuditEvent(ticket_id=ticket_id, at=now, actor=member, action=AuditAction.EMAIL, what=where)
+        for ticket_id in ticket_ids
+    ]
+    if rows:
+        await AuditEvent.bulk_create(rows)
+
+
 async def record_reads(tickets: Iterable[Ticket], actor: str, what: str, why: str) -> None:
     now = datetime.now(UTC)
     await AuditEvent.bulk_create(

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from intake.conduct.assignment import eligible_assignee, hand_over
+from intake.conduct.audit import record_listed
 from intake.conduct.digest import digest_for, send_digest
 from intake.conduct.history import history
 from intake.conduct.mailing import mail_party, mail_team
@@ -346,6 +347,8 @@ async def _history(context: CommandContext, command: Command) -> CommandResult:
     cases = await history(who, context.member.email)
     if not cases:
         return CommandResult(True, f"No case from or about {who} that you may see.")
+    where = f"listed in the answer to #history {who}"
+    await record_listed([case.ticket_id for case in cases], context.member.email, where)
     listed = "\n".join(f"  {case.line()}" for case in cases)
     return CommandResult(True, f"Cases from or about {who}:\n{listed}")
 

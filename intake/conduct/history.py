@@ -22,6 +22,7 @@ WHERE = ("subject", "body")
 
 @dataclass(frozen=True)
 class EarlierCase:
+    ticket_id: int
     ref: str
     kind: str
     status: str
@@ -49,6 +50,7 @@ def _visible(cases: QuerySet[Ticket], member_email: str) -> QuerySet[Ticket]:
 def _lines(rows: list[Ticket], found: dict[int, str]) -> list[EarlierCase]:
     return [
         EarlierCase(
+            ticket_id=row.id,
             ref=row.ref,
             kind=row.kind,
             status=str(row.status),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from intake.conduct.attachments import AttachmentRow, store_attachments
+from intake.conduct.audit import record_listed
 from intake.conduct.conflicts import Conflict, named_members
 from intake.conduct.history import earlier_cases
 from intake.conduct.mailing import mail_party
@@ -119,10 +120,7 @@ async def send_assignment(
             "kind": label,
             "not_acknowledged": not_acknowledged or "",
             "defects": list(context.message.defects),
-            "earlier": [
-                case.line()
-                for case in await earlier_cases(ticket, places(context.message), member.email)
-            ],
+            "earlier": await _earlier_lines(context, ticket, member),
             **message_report(context, attachments),
         },
         internal=True,
@@ -130,6 +128,14 @@ async def send_assignment(
         new_conversation=True,
         has_reporter=has_reporter,
     )
+
+
+async def _earlier_lines(context: HandlerContext, ticket: Ticket, member: TeamMember) -> list[str]:
+    """The earlier cases the notice lists, each recorded in its own audit trail."""
+    earlier = await earlier_cases(ticket, places(context.message), member.email)
+    where = f"listed as an earlier case in the assignment notice of {ticket.ref}"
+    await record_listed([case.ticket_id for case in earlier], member.email, where)
+    return [case.line() for case in earlier]
 
 
 def message_report(context: HandlerContext, attachments: list[AttachmentRow]) -> dict[str, Any]:

@@ -310,7 +310,7 @@ def test_a_policy_new_on_the_database_purges_nothing_for_a_week_and_says_so(
     poll = intake("poll", "--once", config=config)
     starts = (datetime.now(UTC) + 7 * DAY).strftime("%Y-%m-%d")
     assert f"1 case(s) it lets go are kept until {starts}" in poll.stderr
-    assert "purged" not in poll.stderr
+    assert f"purged {ref}" not in poll.stderr
     check = intake("check", config=config, check=False).stdout
     assert f"this policy is new here: purging starts {starts}" in check
     assert "warning  retention" in check

@@ -298,7 +298,7 @@ def _policy_past_its_grace(tmp_path: Path) -> None:
     """As if the scheduled purge had first met the policy eight days ago."""
     long_ago = (datetime.now(UTC) - 8 * DAY).strftime("%Y-%m-%d %H:%M:%S+00:00")
     with sqlite3.connect(tmp_path / "intake.sqlite3") as database:
-        database.execute("UPDATE retention_policy SET first_seen_at = ?", (long_ago,))
+        database.execute("UPDATE retention_policy SET in_force_since = ?", (long_ago,))
 
 
 def test_a_policy_new_on_the_database_purges_nothing_for_a_week_and_says_so(
@@ -334,6 +334,13 @@ async def test_changed_rules_start_the_grace_again(db: Settings) -> None:
     assert shorter.retention_fingerprint != db.retention_fingerprint
     waiting = await scheduled_purge(shorter, now + 2 * DAY, "daemon")
     assert waiting is not None and waiting.waits_until == now + 9 * DAY
+
+    back = await scheduled_purge(db, now + 4 * DAY, "daemon")  # the old one is new again
+    assert back is not None and back.waits_until == now + 11 * DAY
+    window = db.appeals.model_copy(update={"window": timedelta(days=1)})
+    assert (
+        db.model_copy(update={"appeals": window}).retention_fingerprint != db.retention_fingerprint
+    )
 
 
 def test_cron_poll_purges_once_a_day_and_intake_purge_lists_then_purges(tmp_path: Path) -> None:

@@ -162,21 +162,29 @@ async def scheduled_purge(settings: Settings, now: datetime, actor: str) -> Purg
 
 
 async def _purging_starts(settings: Settings, now: datetime) -> datetime:
-    """When the scheduled purge may remove what this policy lets go: `grace` after the purge
-    first met it on this database (the grace exists for upgrades and changed rules)."""
+    """When the scheduled purge may remove what this policy lets go: `grace` after it came
+    into force on this database, which is now when the last run met another policy (an
+    upgrade, changed rules, or going back to an older policy that kept less)."""
     fingerprint = settings.retention_fingerprint
+    latest = await RetentionPolicy.all().order_by("-last_seen_at").first()
+    if latest is not None and latest.fingerprint == fingerprint:
+        latest.last_seen_at = now
+        await latest.save(update_fields=["last_seen_at"])
+        return latest.in_force_since + settings.retention.grace
+    policy = RetentionPolicy(fingerprint=fingerprint, in_force_since=now, last_seen_at=now)
     await RetentionPolicy.bulk_create(
-        [RetentionPolicy(fingerprint=fingerprint, first_seen_at=now)], ignore_conflicts=True
+        [policy], on_conflict=["fingerprint"], update_fields=["in_force_since", "last_seen_at"]
     )
-    policy = await RetentionPolicy.get(fingerprint=fingerprint)
-    return policy.first_seen_at + settings.retention.grace
+    return now + settings.retention.grace
 
 
 async def policy_starts(settings: Settings) -> datetime | None:
-    """When purging by the policy in the settings starts, if the scheduled purge has met it;
-    None when it has not yet (its grace will start at its first run)."""
-    policy = await RetentionPolicy.get_or_none(fingerprint=settings.retention_fingerprint)
-    return None if policy is None else policy.first_seen_at + settings.retention.grace
+    """When purging by the policy in the settings starts; None while the scheduled purge has
+    not met it yet (its grace starts at the next run)."""
+    latest = await RetentionPolicy.all().order_by("-last_seen_at").first()
+    if latest is None or latest.fingerprint != settings.retention_fingerprint:
+        return None
+    return latest.in_force_since + settings.retention.grace
 
 
 async def _purge_due(now: datetime, every: timedelta) -> bool:

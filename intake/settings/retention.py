@@ -8,7 +8,6 @@ no rule matches gets `default`. "forever" keeps a case's content for good.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -89,15 +88,11 @@ class RetentionSettings(Section):
             return (general,)
         return (RetentionRule(resolution=most_severe, keep=None), general)
 
-    def fingerprint(self, most_severe: str | None) -> str:
-        """What the policy would purge, as a short hash: it changes when any period or rule
-        does, and with it the grace starts again."""
-        rules = [
-            (rule.describe(), _period(rule.keep)) for rule in self.effective_rules(most_severe)
-        ]
-        text = repr((_period(self.default), _period(self.no_case), rules))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    def periods(self, most_severe: str | None) -> list[tuple[str, str]]:
+        """Every rule and period of the policy, as text (for its fingerprint)."""
+        rules = [(rule.describe(), period(rule.keep)) for rule in self.effective_rules(most_severe)]
+        return [("default", period(self.default)), ("no_case", period(self.no_case)), *rules]
 
 
-def _period(keep: timedelta | None) -> str:
+def period(keep: timedelta | None) -> str:
     return FOREVER if keep is None else str(keep.total_seconds())

@@ -8,6 +8,7 @@ file is intake.settings.loading.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from intake.settings.policy import (
     Place,
     Resolution,
 )
-from intake.settings.retention import RetentionRule, RetentionSettings
+from intake.settings.retention import RetentionRule, RetentionSettings, period
 from intake.settings.types import Duration, Email, Section, parse_duration
 
 MEGABYTE = 1024 * 1024
@@ -427,7 +428,12 @@ class Settings(Section):
 
     @property
     def retention_fingerprint(self) -> str:
-        return self.retention.fingerprint(self._most_severe)
+        """Everything that decides what the retention policy purges and when, as a short hash:
+        its rules and periods, the appeal window and which rungs may be appealed (a case is not
+        purged while its decision may still be appealed). A change starts the grace again."""
+        appeals = [(rung.name, rung.appealable) for rung in self.resolutions]
+        parts = (self.retention.periods(self._most_severe), period(self.appeals.window), appeals)
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     @property
     def _most_severe(self) -> str | None:

@@ -359,11 +359,13 @@ class JobLease(Model):
 
 
 class RetentionPolicy(Model):
-    """Each retention policy the scheduled purge has met on this database (by fingerprint),
-    and when it first did: the purge waits `[retention] grace` from then."""
+    """Each retention policy the scheduled purge has met on this database (by fingerprint):
+    since when it is in force (met first, or met again after another policy) and when it was
+    last met. The purge waits `[retention] grace` after a policy comes into force."""
 
     fingerprint = fields.CharField(max_length=64, primary_key=True)
-    first_seen_at = fields.DatetimeField()
+    in_force_since = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
 
     class Meta:
         table = "retention_policy"

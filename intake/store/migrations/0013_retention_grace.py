@@ -12,9 +12,10 @@ class Migration(migrations.Migration):
             name='RetentionPolicy',
             fields=[
                 ('fingerprint', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=64)),
-                ('first_seen_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('in_force_since', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('last_seen_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'retention_policy', 'app': 'intake', 'pk_attr': 'fingerprint', 'table_description': 'Each retention policy the scheduled purge has met on this database (by fingerprint),'},
+            options={'table': 'retention_policy', 'app': 'intake', 'pk_attr': 'fingerprint', 'table_description': 'Each retention policy the scheduled purge has met on this database (by fingerprint):'},
             bases=['Model'],
         ),
     ]
